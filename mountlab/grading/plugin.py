@@ -1,0 +1,303 @@
+"""The pytest plugin that turns the checks of ``steps/`` into points.
+
+- ``@pytest.mark.points(n, section="...")`` marks a graded check; it runs in a throwaway child with
+  its own mount namespace (``mountlab.sandbox``), with a time limit.
+- The host's mount table is compared around every check: a leak fails the check and is detached.
+- ``--impl steps|solutions|PATH`` (or ``MOUNTLAB_IMPL``) chooses the code graded.
+- The run ends with one line per step and, for each lost check, the reason and the README section.
+- ``--mountlab-report FILE`` writes the same as JSON, for graders.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pytest
+
+from mountlab import impl, registry, sandbox
+
+DEFAULT_TIMEOUT = 10.0
+
+
+@dataclass
+class CheckResult:
+    nodeid: str
+    name: str
+    step: int
+    max_points: int
+    points: int = 0
+    passed: bool = False
+    reason: str = ""
+    section: str = ""
+    doc: str = ""
+    duration: float = 0.0
+    output: str = ""
+    instances: int = 0  # a parametrized check is one check: it passes when all its cases pass
+    passed_instances: int = 0
+
+
+@dataclass
+class StepResult:
+    number: int
+    title: str
+    points: int = 0
+    max_points: int = 0
+    checks: list[CheckResult] = field(default_factory=list)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mountlab", "mountlab grading")
+    group.addoption("--impl", default=None, metavar="steps|solutions|PATH",
+                    help="the code to grade: the learner's steps/ (default), the reference "
+                         "solutions/, or a folder holding another copy's steps/ "
+                         "(also MOUNTLAB_IMPL)")
+    group.addoption("--mountlab-report", default=None, metavar="FILE",
+                    help="write the points of this run as JSON to FILE")
+    group.addoption("--check-timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                    help="time limit of each graded check unless it sets its own "
+                         f"(default {DEFAULT_TIMEOUT:g})")
+    group.addoption("--lang", default=None, choices=registry.LANGS,
+                    help="language of the step titles (default from the locale)")
+
+
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    try:  # lazy: only matters on hosts without Linux mount namespaces
+        from mountlab import vmforward
+    except ImportError:
+        return None
+    if vmforward.needs_vm():
+        return vmforward.forward(sys.argv[1:], os.getcwd())
+    return None
+
+
+def _choose_impl(config: pytest.Config) -> str:
+    choice = config.getoption("--impl") or os.environ.get(impl.ENV) or "steps"
+    if choice not in ("steps", "solutions"):
+        path = Path(config.invocation_params.dir, choice).resolve()
+        if not path.is_dir():
+            raise pytest.UsageError(f"--impl {choice}: no such folder (give steps, solutions, or "
+                                    "a folder holding a copy's steps/)")
+        choice = str(path)
+    folder = impl.folder(choice)
+    if not folder.is_dir():
+        extra = (" This copy of the kit ships without the reference solutions: the instructor "
+                 "keeps them." if choice == "solutions" else "")
+        raise pytest.UsageError(f"--impl {choice}: {folder} does not exist.{extra}")
+    return choice
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    chosen = _choose_impl(config)
+    os.environ[impl.ENV] = chosen  # the checks' children and any subprocess grade the same code
+    lang = config.getoption("--lang") or ("fr" if os.environ.get("LANG", "").startswith("fr")
+                                          else "en")
+    config.pluginmanager.register(Grader(config, chosen, lang), "mountlab-grader")
+
+
+def _points(item: pytest.Item) -> pytest.Mark | None:
+    return item.get_closest_marker("points")
+
+
+class Grader:
+    def __init__(self, config: pytest.Config, chosen: str, lang: str) -> None:
+        self.config = config
+        self.impl = chosen
+        self.lang = lang
+        self.results: dict[str, CheckResult] = {}
+        self.deselected = False
+        self.host_before = _host_mounts()
+
+    # -- collection ---------------------------------------------------------------------------
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self.deselected = self.deselected or bool(items)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        # Runs after -k/-m deselection: only the checks that will run are graded.
+        for item in session.items:
+            mark = _points(item)
+            if mark is None:
+                continue
+            step = registry.for_path(item.path)
+            if step is None:
+                raise pytest.UsageError(f"{item.nodeid}: a graded check outside steps/NN/")
+            if not mark.args or not isinstance(mark.args[0], int) or mark.args[0] <= 0:
+                raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.points needs a positive "
+                                        "whole number of points")
+            check = _check_id(item)
+            result = self.results.get(check)
+            if result is None:
+                doc = (getattr(item, "obj", None).__doc__ or "").strip().splitlines()
+                result = self.results[check] = CheckResult(
+                    nodeid=check, name=check.rsplit("::", 1)[-1], step=step.number,
+                    max_points=mark.args[0], section=mark.kwargs.get("section", ""),
+                    doc=doc[0] if doc else check)
+                # JUnit XML carries these as <property> elements; a parametrized check counts
+                # once, on its first case.
+                item.user_properties.append(("max_score", mark.args[0]))
+            item.user_properties += [("step", step.number), ("check", check)]
+            result.instances += 1
+
+        narrowed = self.deselected or any("::" in arg for arg in session.config.args)
+        totals: dict[int, int] = {}
+        for result in self.results.values():
+            totals[result.step] = totals.get(result.step, 0) + result.max_points
+        for number, total in totals.items():
+            expected = registry.get(number).points
+            if total > expected or (total < expected and not narrowed):
+                raise pytest.UsageError(
+                    f"step {number}: its checks are worth {total} points but steps.toml says "
+                    f"{expected}; make them agree")
+
+    # -- running ------------------------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool | None:
+        if _points(pyfuncitem) is None:
+            return None
+        limit = pyfuncitem.get_closest_marker("timeout")
+        args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+        timeout = limit.args[0] if limit else self.config.getoption("--check-timeout")
+        sandbox.run(pyfuncitem.obj, timeout=timeout,
+                    leaves_mounts=pyfuncitem.get_closest_marker("leaves_mounts") is not None,
+                    **args)
+        return True
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item):
+        before = _host_mounts()
+        try:
+            return (yield)
+        finally:  # also when the check failed: a leak is detached and named whatever happened
+            after = _host_mounts()
+            leaked = [after[i] for i in after.keys() - before.keys()]
+            if leaked:
+                names = _detach(leaked)
+                raise sandbox.SandboxError(
+                    "left a mount on the host: " + ", ".join(names)
+                    + ". It was detached. Mount only inside the check's namespace.")
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        report = yield
+        result = self.results.get(_check_id(item))
+        if result is None:
+            return report
+        if call.excinfo is not None and isinstance(call.excinfo.value, sandbox.SandboxError):
+            # Show the child's traceback, as the learner's code raised it, not the plumbing's.
+            report.longrepr = call.excinfo.value.text
+        if report.when == "call":
+            result.duration += report.duration
+            result.passed_instances += report.passed
+            result.passed = result.passed_instances == result.instances
+            result.points = result.max_points if result.passed else 0
+        if report.failed and not result.reason:  # the first failing case explains the check
+            why = reason(call.excinfo.value, registry.get(result.step))
+            if report.when != "call":
+                why = f"the check could not run: {why}"
+            case = item.nodeid[len(result.nodeid):]
+            result.reason = f"{case} {why}" if case else why
+            result.output = str(report.longrepr)
+        return report
+
+    # -- reporting ----------------------------------------------------------------------------
+
+    def step_results(self) -> list[StepResult]:
+        steps: dict[int, StepResult] = {}
+        for result in self.results.values():
+            s = registry.get(result.step)
+            step = steps.setdefault(s.number, StepResult(s.number, s.title[self.lang]))
+            step.checks.append(result)
+            step.points += result.points
+            step.max_points += result.max_points
+        return [steps[n] for n in sorted(steps)]
+
+    def pytest_terminal_summary(self, terminalreporter, exitstatus: int) -> None:
+        steps = self.step_results()
+        if not steps:
+            return
+        tr = terminalreporter
+        tr.section("mountlab", sep="=", bold=True)
+        if self.impl != "steps":
+            tr.write_line(f"Graded code: {self.impl}")
+        for step in steps:
+            full = step.points == step.max_points
+            label = registry.get(step.number).label(self.lang)
+            tr.write_line(f"{label}: {step.points}/{step.max_points} points",
+                          green=full, red=not full, bold=True)
+            for check in step.checks:
+                if check.passed:
+                    continue
+                tr.write_line(f"  ✗ {check.doc} (-{check.max_points})", red=True)
+                if check.reason:
+                    tr.write_line(f"      {check.reason}")
+                readme = registry.get(step.number).readme(self.lang)
+                tr.write_line(f"      read {readme}" + (f"#{check.section}" if check.section
+                                                         else ""))
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        after = _host_mounts()
+        leaked = [after[i] for i in after.keys() - self.host_before.keys()]
+        if leaked:
+            session.config.get_terminal_writer().line(
+                "mountlab: mounts left on the host by this run (now detached): "
+                + ", ".join(_detach(leaked)), red=True)
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        path = self.config.getoption("--mountlab-report")
+        if path:
+            steps = self.step_results()
+            report = {
+                "impl": self.impl,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "points": sum(s.points for s in steps),
+                "max_points": sum(s.max_points for s in steps),
+                "steps": [asdict(s) for s in steps],
+            }
+            Path(path).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+
+
+def _check_id(item: pytest.Item) -> str:
+    """The node ID without the parametrization: all the cases of a check share it."""
+    return item.nodeid.split("[", 1)[0]
+
+
+def reason(exc: BaseException, step: registry.Step | None) -> str:
+    """One line that tells a learner why a check failed."""
+    if isinstance(exc, sandbox.ChildRaised):
+        inner = exc.exception
+        if exc.exc_type == "AssertionError":
+            return (str(inner).splitlines() or ["a check failed"])[0] if inner else \
+                exc.text.splitlines()[-1]
+        if exc.exc_type == "NotImplementedError" and step is not None:
+            return (f"not written yet: steps/{step.folder}/{step.filename} still raises "
+                    "NotImplementedError; fill in its TODOs")
+        last = exc.text.splitlines()[-1] if exc.text else exc.exc_type
+        return f"your code raised {last}"
+    if isinstance(exc, sandbox.SandboxError):
+        return exc.text.splitlines()[0]
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+def _host_mounts() -> dict[int, bytes]:
+    """Mount ID -> mountinfo line, for the process running pytest (the host's namespace)."""
+    with open("/proc/self/mountinfo", "rb") as f:
+        return {int(line.split(b" ", 1)[0]): line for line in f.read().splitlines()}
+
+
+def _detach(lines: list[bytes]) -> list[str]:
+    """Detach leaked mounts, deepest first; return their mount points."""
+    from mountlab import mountinfo, syscalls
+
+    mounts = sorted((mountinfo.parse_line(line) for line in lines),
+                    key=lambda m: m.mountpoint.count("/"), reverse=True)
+    for mount in mounts:
+        try:
+            syscalls.umount2(mount.mountpoint, syscalls.MNT_DETACH)
+        except OSError:
+            pass
+    return sorted(m.mountpoint for m in mounts)

@@ -1,0 +1,258 @@
+"""Run a callable in a throwaway child: its own mount namespace, ``/`` private, a time limit.
+
+Whatever the callable mounts stays in the child's namespace and goes away with it, so a check can
+mount freely and a buggy learner function cannot leave anything mounted on the host. The result, or
+the exception with its traceback as the learner's code raised it, comes back through a pipe.
+
+As root the child unshares a mount namespace; otherwise a user namespace first (mapping the user to
+root inside it), where the kernel allows unprivileged user namespaces.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import pickle
+import select
+import signal
+import struct
+import sys
+import time
+import traceback
+from typing import Any, Callable
+
+from mountlab import mountinfo, syscalls
+
+_PR_SET_CHILD_SUBREAPER = 36
+_HERE = os.path.abspath(__file__)
+
+
+class SandboxError(Exception):
+    """The child did not return: ``text`` says why, in the learner's terms."""
+
+    def __init__(self, text: str, exc_type: str = "") -> None:
+        super().__init__(text)
+        self.text = text
+        self.exc_type = exc_type
+
+
+class SandboxTimeout(SandboxError):
+    pass
+
+
+class ChildRaised(SandboxError):
+    """The callable raised: ``exc_type`` is its class name, ``text`` the traceback to show,
+    ``exception`` the exception itself when it could be brought back."""
+
+    def __init__(self, text: str, exc_type: str, exception: BaseException | None) -> None:
+        super().__init__(text, exc_type)
+        self.exception = exception
+
+
+def enter_private_mount_namespace() -> None:
+    """unshare(2) a mount namespace (in a user namespace when not root) and make ``/`` private,
+    so that nothing mounted from now on propagates back to the host."""
+    if os.geteuid() == 0:
+        syscalls.unshare(syscalls.CLONE_NEWNS)
+    else:
+        uid, gid = os.geteuid(), os.getegid()
+        syscalls.unshare(syscalls.CLONE_NEWUSER | syscalls.CLONE_NEWNS)
+        for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"),
+                           ("gid_map", f"0 {gid} 1")):
+            with open(f"/proc/self/{name}", "w") as f:
+                f.write(text)
+    syscalls.mount("none", "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
+
+
+def format_exception(exc: BaseException) -> str:
+    """The traceback without this module's own frames: what the learner's code did."""
+    tb = exc.__traceback__
+    while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) == _HERE:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb)).rstrip()
+
+
+def _children() -> list[int]:
+    pids = []
+    task_dir = f"/proc/{os.getpid()}/task"
+    for tid in os.listdir(task_dir):
+        try:
+            with open(f"{task_dir}/{tid}/children") as f:
+                pids += [int(p) for p in f.read().split()]
+        except FileNotFoundError:
+            pass
+    return pids
+
+
+def _reap() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _command_line(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return "?"
+
+
+def leftover_processes() -> list[str]:
+    """Kill what is still running below this process; return a description of each."""
+    _reap()
+    found = []
+    for _ in range(3):  # a killed child's orphans come back to us as subreaper
+        pids = _children()
+        if not pids:
+            break
+        for pid in pids:
+            found.append(f"PID {pid} ({_command_line(pid)})")
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.01)
+        _reap()
+    return found
+
+
+def _send(fd: int, payload: dict) -> None:
+    try:
+        data = pickle.dumps(payload)
+    except Exception:  # an exception that cannot be pickled: keep its text only
+        payload["exception"] = None
+        data = pickle.dumps(payload)
+    data = struct.pack("!Q", len(data)) + data
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def _child(fd: int, func: Callable[..., Any], args: tuple, kwargs: dict,
+           leaves_mounts: bool) -> None:
+    me = os.getpid()
+    payload: dict[str, Any]
+    try:
+        ctypes.CDLL(None).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        enter_private_mount_namespace()
+        namespace = os.stat("/proc/self/ns/mnt").st_ino
+        before = {m.mount_id for m in mountinfo.read()}
+        result = func(*args, **kwargs)
+        if os.getpid() != me:  # the code under test forked and the copy returned here
+            os._exit(0)
+        problems = []
+        if os.stat("/proc/self/ns/mnt").st_ino != namespace:
+            problems.append("the code left the check's mount namespace (setns): mount only "
+                            "inside the namespace it runs in, never in the host's.")
+            leaves_mounts = True  # the table seen now is another namespace's: nothing to compare
+        stray = leftover_processes()
+        if stray:
+            problems.append("a process started during the check was still running at its end: "
+                            + ", ".join(stray) + ". Wait for the processes you start.")
+        if not leaves_mounts:
+            left = [m.mountpoint for m in mountinfo.read() if m.mount_id not in before]
+            if left:
+                problems.append("still mounted when the check ended: " + ", ".join(left)
+                                + ". Unmount what you mount.")
+        payload = ({"status": "error", "type": "SandboxError", "text": "\n".join(problems),
+                    "exception": None} if problems else {"status": "ok", "result": result})
+    except BaseException as exc:  # noqa: B036 - SystemExit and KeyboardInterrupt come back too
+        if os.getpid() != me:
+            os._exit(0)
+        leftover_processes()
+        payload = {"status": "error", "type": type(exc).__name__, "text": format_exception(exc),
+                   "exception": exc}
+    try:
+        _send(fd, payload)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
+def _read(fd: int, deadline: float) -> bytes | None:
+    """Read one length-prefixed message; None if the deadline passes first."""
+    buf = b""
+    need = 8
+    while len(buf) < need:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return None
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            break
+        buf += chunk
+        if need == 8 and len(buf) >= 8:
+            need = 8 + struct.unpack("!Q", buf[:8])[0]
+    return buf
+
+
+def run(func: Callable[..., Any], *args: Any, timeout: float = 10.0, leaves_mounts: bool = False,
+        **kwargs: Any) -> Any:
+    """``func(*args, **kwargs)`` in a child with its own mount namespace; its result, or
+    ``SandboxError`` (``ChildRaised`` when it raised, ``SandboxTimeout`` past ``timeout`` s)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        os.setpgid(0, 0)
+        _child(w, func, args, kwargs, leaves_mounts)
+    os.close(w)
+    data = None
+    try:
+        data = _read(r, time.monotonic() + timeout)
+    finally:
+        os.close(r)
+        if data is None:
+            _kill_group(pid)
+    status = _wait(pid, timeout=2.0)
+    _kill_group(pid)  # anything the child started and left behind in its process group
+    if data is None:
+        raise SandboxTimeout(
+            f"did not finish within {timeout:g} s and was stopped: an endless loop, a retry "
+            "without a deadline, or a wait for a process that never ends?")
+    if len(data) < 8:
+        raise SandboxError(f"the check's process ended without an answer ({_describe(status)}): "
+                           "did the code call os._exit(), exec another program, or crash?")
+    payload = pickle.loads(data[8:])
+    if payload["status"] == "ok":
+        return payload["result"]
+    if payload["type"] == "SandboxError":
+        raise SandboxError(payload["text"])
+    raise ChildRaised(payload["text"], payload["type"], payload["exception"])
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _wait(pid: int, timeout: float) -> int | None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return None
+        if done:
+            return status
+        if time.monotonic() > deadline:
+            _kill_group(pid)
+            return os.waitpid(pid, 0)[1]
+        time.sleep(0.002)
+
+
+def _describe(status: int | None) -> str:
+    if status is None:
+        return "status unknown"
+    if os.WIFSIGNALED(status):
+        return f"killed by signal {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exit status {os.WEXITSTATUS(status)}"

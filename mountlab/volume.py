@@ -1,0 +1,42 @@
+"""``Volume``: one mount a container asks for, as ``-v`` or ``--mount`` describe it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+PROPAGATIONS = ("shared", "rshared", "slave", "rslave", "private", "rprivate")
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A bind mount (``source`` is an absolute host path) or a volume (``source`` is its name,
+    ``None`` for an anonymous volume), mounted at ``target`` inside the container."""
+
+    source: str | None
+    target: str
+    read_only: bool = False
+    kind: Literal["bind", "volume"] = "bind"
+    propagation: str = ""  # "" means the runtime's default, rprivate
+    modes: str = ""  # the raw MODES field of the spec, e.g. "ro,z"
+
+    @property
+    def is_bind(self) -> bool:
+        return self.kind == "bind"
+
+
+def state_dir() -> str:
+    """Where the runtime keeps its data: ``$MOUNTLAB_STATE``, else ``/var/lib/mountlab`` as root,
+    else ``$XDG_DATA_HOME/mountlab``."""
+    if os.environ.get("MOUNTLAB_STATE"):
+        return os.environ["MOUNTLAB_STATE"]
+    if os.geteuid() == 0:
+        return "/var/lib/mountlab"
+    data = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+    return os.path.join(data, "mountlab")
+
+
+def volume_data_dir(name: str) -> str:
+    """The host directory holding the data of the named volume ``name``."""
+    return os.path.join(state_dir(), "volumes", name, "_data")

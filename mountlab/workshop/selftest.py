@@ -1,0 +1,20 @@
+"""``./workshop test [pytest options]``: the kit's own test suite (``pytest tests``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from mountlab import registry
+
+ACCEPTS_EXTRA = True
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def run(args: argparse.Namespace) -> int:
+    os.chdir(registry.KIT_ROOT)
+    os.execv(sys.executable, [sys.executable, "-m", "pytest", "tests", *args.extra])

@@ -1,0 +1,55 @@
+# Sourced by ./workshop and ./container: make sure the kit's virtualenv exists and matches
+# pyproject.toml, creating or re-syncing it when needed (like ./gradlew). Sets MOUNTLAB_PY.
+# MOUNTLAB_VENV chooses where the virtualenv lives (the VM keeps it off the synced folder).
+
+mountlab_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+mountlab_venv="${MOUNTLAB_VENV:-$mountlab_root/.venv}"
+MOUNTLAB_PY="$mountlab_venv/bin/python"
+
+mountlab_say() { printf 'mountlab: %s\n' "$*" >&2; }
+
+mountlab_python() {
+    local py
+    for py in python3 python3.13 python3.12 python3.11 python3.10; do
+        if command -v "$py" >/dev/null 2>&1 &&
+           "$py" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+            echo "$py"; return 0
+        fi
+    done
+    mountlab_say "Python 3.10 or newer is needed: install python3 (apt-get install python3)."
+    return 1
+}
+
+mountlab_venv_create() {
+    local py
+    py="$(mountlab_python)" || return 1
+    if ! "$py" -c 'import ensurepip, venv' 2>/dev/null; then
+        # Debian and Ubuntu ship venv's pip bootstrap in a separate package.
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+            mountlab_say "installing python3-venv (Debian/Ubuntu keep ensurepip apart)..."
+            apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive \
+                apt-get install -y -qq python3-venv >&2 || return 1
+        else
+            mountlab_say "Python's venv module is missing: run 'sudo apt-get install python3-venv' and try again."
+            return 1
+        fi
+    fi
+    mountlab_say "setting up the kit's virtualenv in $mountlab_venv (first run, about a minute)..."
+    "$py" -m venv "$mountlab_venv" >&2 || return 1
+    "$mountlab_venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >&2 &&
+    "$mountlab_venv/bin/python" -m pip install -q --disable-pip-version-check \
+        -e "$mountlab_root[notebooks,dev]" >&2 || {
+        mountlab_say "pip could not install the dependencies (see above); check the network and run again."
+        return 1
+    }
+}
+
+mountlab_venv_ready() {
+    local want have
+    want="$(cksum < "$mountlab_root/pyproject.toml")"
+    have="$(cat "$mountlab_venv/.mountlab-pyproject" 2>/dev/null || true)"
+    if [ ! -x "$MOUNTLAB_PY" ] || [ "$want" != "$have" ]; then
+        mountlab_venv_create || exit 1
+        printf '%s\n' "$want" > "$mountlab_venv/.mountlab-pyproject"
+    fi
+}

@@ -1,0 +1,35 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mountlab import registry
+
+ROOT = registry.KIT_ROOT
+
+
+def run_checks(targets: list[str], impl: str, tmp_path: Path, *extra: str) -> dict:
+    """Run the graded checks in a separate pytest, as a learner would; return its JSON report."""
+    report = tmp_path / f"report-{len(list(tmp_path.glob('report-*')))}.json"
+    env = {k: v for k, v in os.environ.items() if k != "MOUNTLAB_IMPL"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", *targets, "--impl", impl, "-q", "-p", "no:cacheprovider",
+         "--mountlab-report", str(report), *extra],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    if not report.exists():
+        pytest.fail(f"the graded run wrote no report (exit {proc.returncode}):\n"
+                    f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    data = json.loads(report.read_text())
+    data["exit"] = proc.returncode
+    data["stdout"] = proc.stdout
+    return data
+
+
+@pytest.fixture
+def grade(tmp_path):
+    def grade(targets, impl, *extra):
+        return run_checks(list(targets), impl, tmp_path, *extra)
+    return grade

@@ -1,0 +1,21 @@
+"""Every classic learner mistake loses points on the check meant to catch it."""
+
+import pytest
+
+from mountlab import registry
+from tests.bugs import all_bugs
+
+BUGS = all_bugs()
+
+
+@pytest.mark.parametrize("bug", BUGS, ids=[b.id for b in BUGS])
+def test_known_bug_loses_points_on_its_check(bug, grade, tmp_path):
+    folder = bug.write(tmp_path / "impl")
+    report = grade([f"steps/{registry.get(bug.step).folder}"], str(folder))
+    (step,) = report["steps"]
+    checks = {c["name"]: c for c in step["checks"]}
+    assert bug.check in checks, f"no check named {bug.check} in step {bug.step}"
+    assert not checks[bug.check]["passed"], (
+        f"'{bug.mistake}' kept the points of {bug.check}; the run said:\n"
+        + report["stdout"][-3000:])
+    assert step["points"] < step["max_points"]

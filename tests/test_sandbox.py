@@ -1,0 +1,81 @@
+"""The sandbox that runs each check: results and errors come back, time limits hold, nothing
+mounted inside reaches the host."""
+
+import os
+import subprocess
+import time
+
+import pytest
+
+from mountlab import mountinfo, sandbox, syscalls
+
+
+def _host_table():
+    with open("/proc/self/mountinfo", "rb") as f:
+        return f.read()
+
+
+def _mount_here(path):
+    syscalls.mount("tmpfs", path, "tmpfs", 0, "size=1m")
+    return mountinfo.is_mountpoint(path)
+
+
+def test_result_comes_back_and_mounts_stay_inside(tmp_path):
+    before = _host_table()
+    assert sandbox.run(_mount_here, str(tmp_path), leaves_mounts=True) is True
+    assert _host_table() == before
+    assert not mountinfo.is_mountpoint(tmp_path)
+
+
+def test_root_is_private_inside():
+    def propagation():
+        return mountinfo.find("/")[-1].propagation
+    assert sandbox.run(propagation) == "private"
+
+
+def test_a_mount_left_inside_fails_unless_allowed(tmp_path):
+    with pytest.raises(sandbox.SandboxError, match="still mounted when the check ended"):
+        sandbox.run(_mount_here, str(tmp_path))
+
+
+def _raise():
+    raise FileNotFoundError(2, "No such file or directory", "/missing")
+
+
+def test_exception_and_traceback_come_back():
+    with pytest.raises(sandbox.ChildRaised) as raised:
+        sandbox.run(_raise)
+    assert raised.value.exc_type == "FileNotFoundError"
+    assert isinstance(raised.value.exception, FileNotFoundError)
+    assert "in _raise" in raised.value.text and "'/missing'" in raised.value.text
+    assert "mountlab/sandbox.py" not in raised.value.text
+
+
+def test_a_hang_is_stopped_at_the_time_limit():
+    start = time.monotonic()
+    with pytest.raises(sandbox.SandboxTimeout, match="did not finish within 0.3 s"):
+        sandbox.run(time.sleep, 60, timeout=0.3)
+    assert time.monotonic() - start < 2
+
+
+def _fork_and_return():
+    subprocess.Popen(["sleep", "30"])
+
+
+def test_a_process_left_running_fails_and_is_killed():
+    with pytest.raises(sandbox.SandboxError, match="still running at its end") as raised:
+        sandbox.run(_fork_and_return)
+    pid = int(raised.value.text.split("PID ")[1].split()[0])
+    time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+
+
+def test_exiting_the_process_is_reported():
+    with pytest.raises(sandbox.SandboxError, match="ended without an answer"):
+        sandbox.run(os._exit, 3)
+
+
+def test_sys_exit_comes_back_as_an_exception():
+    with pytest.raises(sandbox.ChildRaised) as raised:
+        sandbox.run(exit, 4)
+    assert raised.value.exc_type == "SystemExit"
