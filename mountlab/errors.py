@@ -11,7 +11,7 @@ class VolumeError(OSError):
 
 
 class MountBusyError(VolumeError):
-    """``target`` is still in use: ``pids`` are the processes that hold it (cwd, root, open files)."""
+    """``target`` is still in use; ``pids`` hold it (working directory, root, open files)."""
 
     def __init__(self, target: str | os.PathLike, pids: tuple[int, ...] | list[int] = (),
                  message: str | None = None) -> None:

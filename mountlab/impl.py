@@ -1,8 +1,9 @@
 """Which code runs for a step: the learner's (``steps/``), the reference (``solutions/``), or any
 folder that holds the same files (another learner's copy, a test double).
 
-``MOUNTLAB_IMPL`` chooses: ``steps`` (the default), ``solutions``, or a path. A path may be a copy of
-the kit (it holds ``steps/``) or a folder laid out like ``steps/`` itself (``02/mount_volume.py``).
+``MOUNTLAB_IMPL`` chooses: ``steps`` (the default), ``solutions``, or a path. A path may be a
+copy of the kit (it holds ``steps/``) or a folder laid out like ``steps/`` itself
+(``02/mount_volume.py``).
 
 A step reaches the steps before it through here, never by file path, so that a check can put the
 reference or a double in their place::
@@ -17,9 +18,10 @@ import contextlib
 import importlib.util
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterator
+from typing import Any
 
 from mountlab import registry
 
@@ -86,7 +88,7 @@ step = load
 
 @contextlib.contextmanager
 def use(number: int, module: Any) -> Iterator[None]:
-    """Make ``step(number)`` return ``module`` (any object with the step's functions) for a while."""
+    """Make ``step(number)`` return ``module`` (anything with the step's functions) for a while."""
     before = _overrides.get(number)
     _overrides[number] = module
     try:

@@ -5,12 +5,14 @@ One line per mount, for example::
     36 35 98:0 /mnt1 /mnt/parent rw,noatime master:1 - ext3 /dev/root rw,errors=continue
     (1)(2) (3)  (4)    (5)         (6)       (7)    (8) (9)   (10)       (11)
 
-(1) mount ID, (2) parent ID, (3) device, (4) root of the mount inside its filesystem, (5) mount point,
-(6) per-mount options, (7) zero or more optional fields (``shared:N``, ``master:N``...), (8) the ``-``
-separator, (9) filesystem type, (10) source, (11) per-superblock options.
+(1) mount ID, (2) parent ID, (3) device, (4) root of the mount inside its filesystem,
+(5) mount point, (6) per-mount options, (7) zero or more optional fields (``shared:N``,
+``master:N``...), (8) the ``-`` separator, (9) filesystem type, (10) source,
+(11) per-superblock options.
 
-The kernel escapes space, tab, newline and backslash in paths as octal (``\\040 \\011 \\012 \\134``),
-so splitting a line on spaces is safe once, and only once, the fields are unescaped after the split.
+The kernel escapes space, tab, newline and backslash in paths as octal
+(``\\040 \\011 \\012 \\134``), so splitting a line on spaces is safe once, and only once,
+the fields are unescaped after the split.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ class Mount:
 
 
 def unescape(field: bytes) -> str:
-    """``b'/a\\\\040b'`` -> ``'/a b'``; bytes that are not UTF-8 survive as surrogates (os.fsdecode)."""
+    """``b'/a\\\\040b'`` -> ``'/a b'``; non-UTF-8 bytes survive as surrogates (os.fsdecode)."""
     return os.fsdecode(_OCTAL.sub(lambda m: bytes([int(m.group(1), 8)]), field))
 
 

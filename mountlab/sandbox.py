@@ -19,7 +19,8 @@ import struct
 import sys
 import time
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from mountlab import mountinfo, syscalls
 

@@ -150,7 +150,7 @@ def describe_flags(flags: int) -> str:
 
 
 def _path(path: str | bytes | os.PathLike | None) -> bytes | None:
-    # os.fsencode rejects nothing; the kernel would silently cut at a NUL, so refuse it like os does.
+    # The kernel would silently cut a path at a NUL: refuse it, as the os module does.
     if path is None:
         return None
     raw = os.fsencode(path)

@@ -17,7 +17,8 @@ CASES = {
               "was still running at its end"),
     "leaks-a-mount-to-the-host": (
         SOLUTION.replace("    plans = [", "    from mountlab import syscalls\n"
-                         "    syscalls.setns(os.open(f'/proc/{os.getppid()}/ns/mnt', os.O_RDONLY), 0)\n"
+                         "    host = f'/proc/{os.getppid()}/ns/mnt'\n"
+                         "    syscalls.setns(os.open(host, os.O_RDONLY), 0)\n"
                          "    os.makedirs(volume_path, exist_ok=True)\n"
                          "    syscalls.mount('tmpfs', volume_path, 'tmpfs', 0, 'size=1m')\n"
                          "    plans = ["),
