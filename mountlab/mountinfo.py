@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from collections import namedtuple
 
 from mountlab import syscalls
 
@@ -28,20 +28,17 @@ __all__ = ["Mount", "parse_line", "parse", "read", "find", "mounts_under", "is_m
 
 _OCTAL = re.compile(rb"\\([0-7]{3})")
 
+_Fields = namedtuple("Mount", ["mount_id", "parent_id", "major", "minor", "root", "mountpoint",
+                               "options", "optional", "fstype", "source", "super_options"])
 
-@dataclass(frozen=True)
-class Mount:
-    mount_id: int
-    parent_id: int
-    major: int
-    minor: int
-    root: str
-    mountpoint: str
-    options: tuple[str, ...]
-    optional: tuple[str, ...]
-    fstype: str
-    source: str
-    super_options: tuple[str, ...]
+
+class Mount(_Fields):
+    """One line of mountinfo, unescaped: the fields (1) to (11) above, by name.
+
+    ``options``, ``optional`` and ``super_options`` are tuples of strings.
+    """
+
+    __slots__ = ()
 
     @property
     def read_only(self) -> bool:

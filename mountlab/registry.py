@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from dataclasses import dataclass
+from collections import namedtuple
 from pathlib import Path
 
 if sys.version_info >= (3, 11):
@@ -17,15 +17,10 @@ KIT_ROOT = Path(__file__).resolve().parent.parent
 LANGS = ("en", "fr")
 
 
-@dataclass(frozen=True)
-class Step:
-    number: int
-    slug: str
-    title: dict[str, str]
-    module: str
-    functions: tuple[str, ...]
-    points: int
-    hints: dict[str, tuple[str, ...]]
+class Step(namedtuple("Step", "number slug title module functions points hints")):
+    """One step: ``title`` and ``hints`` are dicts by language (``"en"``, ``"fr"``)."""
+
+    __slots__ = ()
 
     @property
     def folder(self) -> str:

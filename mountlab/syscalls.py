@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import os
-import platform
 
 __all__ = [
     "mount", "umount2", "unshare", "setns", "pivot_root", "mount_setattr", "statx_attributes",
@@ -89,17 +89,10 @@ _ATTR_NAMES = {v: k for k, v in globals().items()
                if k.startswith("MOUNT_ATTR_") and v and v & (v - 1) == 0}
 
 # Syscall numbers that glibc has no wrapper for. Newer syscalls share one number on every arch.
+_MACHINE = os.uname().machine if hasattr(os, "uname") else ""  # Windows has no uname
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "armv7l": 218, "ppc64le": 203, "s390x": 217,
-                   "riscv64": 41}.get(platform.machine(), -1)
+                   "riscv64": 41}.get(_MACHINE, -1)
 _SYS_MOUNT_SETATTR = 442
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
-                        ctypes.c_void_p]
-_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
-_libc.unshare.argtypes = [ctypes.c_int]
-_libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
-_libc.syscall.restype = ctypes.c_long
 
 
 class _MountAttr(ctypes.Structure):
@@ -126,10 +119,21 @@ class _Statx(ctypes.Structure):
                 ("_spare", ctypes.c_uint64 * 14)]
 
 
-_HAVE_STATX = hasattr(_libc, "statx")
-if _HAVE_STATX:
-    _libc.statx.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint,
-                            ctypes.POINTER(_Statx)]
+@functools.cache
+def _lib() -> ctypes.CDLL:
+    """The C library, loaded on first use: importing this module must work on any OS (pytest on a
+    macOS or Windows host imports it before forwarding itself into the VM)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
+                           ctypes.c_void_p]
+    libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+    libc.unshare.argtypes = [ctypes.c_int]
+    libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
+    libc.syscall.restype = ctypes.c_long
+    if hasattr(libc, "statx"):
+        libc.statx.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint,
+                               ctypes.POINTER(_Statx)]
+    return libc
 
 
 def _names(flags: int, table: dict[int, str]) -> str:
@@ -170,7 +174,7 @@ def mount(source: str | os.PathLike | None, target: str | os.PathLike, fstype: s
           flags: int = 0, data: str | None = None) -> None:
     """mount(2). ``mount(src, dst, flags=MS_BIND | MS_REC)`` makes a recursive bind mount."""
     src, dst = _path(source), _path(target)
-    if _libc.mount(src, dst, fstype.encode() if fstype else None, flags,
+    if _lib().mount(src, dst, fstype.encode() if fstype else None, flags,
                    data.encode() if data else None) != 0:
         what = f"mount({describe_flags(flags)}" + (f", type={fstype}" if fstype else "") + ")"
         raise _fail(what, source if source is not None else "none", target)
@@ -178,27 +182,27 @@ def mount(source: str | os.PathLike | None, target: str | os.PathLike, fstype: s
 
 def umount2(target: str | os.PathLike, flags: int = 0) -> None:
     """umount2(2). EINVAL: not a mount point; EBUSY: in use; ENOENT: no such path."""
-    if _libc.umount2(_path(target), flags) != 0:
+    if _lib().umount2(_path(target), flags) != 0:
         raise _fail(f"umount2({_names(flags, _MNT_NAMES)})" if flags else "umount2", target)
 
 
 def unshare(flags: int) -> None:
     """unshare(2), e.g. ``unshare(CLONE_NEWNS)`` for a mount namespace of one's own."""
-    if _libc.unshare(flags) != 0:
+    if _lib().unshare(flags) != 0:
         raise _fail(f"unshare({_names(flags, _CLONE_NAMES)})")
 
 
 def setns(fd: int, nstype: int = 0) -> None:
     """setns(2): join the namespace that ``fd`` (an open ``/proc/PID/ns/...``) refers to."""
-    if _libc.setns(fd, nstype) != 0:
+    if _lib().setns(fd, nstype) != 0:
         raise _fail(f"setns(fd={fd}, {_names(nstype, _CLONE_NAMES)})")
 
 
 def pivot_root(new_root: str | os.PathLike, put_old: str | os.PathLike) -> None:
     """pivot_root(2): make ``new_root`` the root and move the old root to ``put_old``."""
     if _SYS_PIVOT_ROOT < 0:
-        raise OSError(errno.ENOSYS, f"pivot_root: unknown on {platform.machine()}")
-    if _libc.syscall(_SYS_PIVOT_ROOT, _path(new_root), _path(put_old)) != 0:
+        raise OSError(errno.ENOSYS, f"pivot_root: unknown on {_MACHINE}")
+    if _lib().syscall(_SYS_PIVOT_ROOT, _path(new_root), _path(put_old)) != 0:
         raise _fail("pivot_root", new_root, put_old)
 
 
@@ -208,8 +212,9 @@ def mount_setattr(path: str | os.PathLike, attr_set: int = 0, attr_clr: int = 0,
     """mount_setattr(2) (Linux >= 5.12): change mount attributes, the whole subtree if recursive."""
     attr = _MountAttr(attr_set, attr_clr, propagation, 0)
     at_flags = flags | (AT_RECURSIVE if recursive else 0)
-    if _libc.syscall(_SYS_MOUNT_SETATTR, ctypes.c_int(dirfd), _path(path), ctypes.c_uint(at_flags),
-                     ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr))) != 0:
+    if _lib().syscall(_SYS_MOUNT_SETATTR, ctypes.c_int(dirfd), _path(path),
+                      ctypes.c_uint(at_flags), ctypes.byref(attr),
+                      ctypes.c_size_t(ctypes.sizeof(attr))) != 0:
         what = (f"mount_setattr(set={_names(attr_set, _ATTR_NAMES)}, "
                 f"clear={_names(attr_clr, _ATTR_NAMES)}{', AT_RECURSIVE' if recursive else ''})")
         raise _fail(what, path)
@@ -217,11 +222,11 @@ def mount_setattr(path: str | os.PathLike, attr_set: int = 0, attr_clr: int = 0,
 
 def statx_attributes(path: str | os.PathLike, *, follow_symlinks: bool = True) -> int:
     """The ``stx_attributes`` of statx(2) for ``path`` (``STATX_ATTR_MOUNT_ROOT`` among them)."""
-    if not _HAVE_STATX:
+    if not hasattr(_lib(), "statx"):
         raise OSError(errno.ENOSYS, "statx: not in this C library")
     buf = _Statx()
     flags = AT_NO_AUTOMOUNT | (0 if follow_symlinks else AT_SYMLINK_NOFOLLOW)
-    if _libc.statx(AT_FDCWD, _path(path), flags, 0, ctypes.byref(buf)) != 0:
+    if _lib().statx(AT_FDCWD, _path(path), flags, 0, ctypes.byref(buf)) != 0:
         raise _fail("statx", path)
     if not buf.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT:
         raise OSError(errno.ENOSYS, "statx: this kernel does not report STATX_ATTR_MOUNT_ROOT")

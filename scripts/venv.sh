@@ -10,7 +10,9 @@ mountlab_say() { printf 'mountlab: %s\n' "$*" >&2; }
 
 mountlab_python() {
     local py
-    for py in python3 python3.13 python3.12 python3.11 python3.10; do
+    # The distribution's python first: a venv built on a user's pyenv under /root would not run
+    # for anyone else (sudo, the VM's user, graders).
+    for py in /usr/bin/python3 python3 python3.13 python3.12 python3.11 python3.10; do
         if command -v "$py" >/dev/null 2>&1 &&
            "$py" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
             echo "$py"; return 0

@@ -9,7 +9,7 @@ import hashlib
 import os
 import subprocess
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 from mountlab import mountinfo, syscalls
 

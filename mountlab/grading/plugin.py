@@ -6,12 +6,16 @@
 - ``--impl steps|solutions|PATH`` (or ``MOUNTLAB_IMPL``) chooses the code graded.
 - The run ends with one line per step and, for each lost check, the reason and the README section.
 - ``--mountlab-report FILE`` writes the same as JSON, for graders.
+- ``@pytest.mark.points(n, hidden=True)``: an instructor-only check (``instructor/NN/``). It is left
+  out of the step's total that ``steps.toml`` fixes and of the learner's points, and reported apart
+  (``hidden_points``) for the graders, who add it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -39,6 +43,7 @@ class CheckResult:
     output: str = ""
     instances: int = 0  # a parametrized check is one check: it passes when all its cases pass
     passed_instances: int = 0
+    hidden: bool = False  # instructor-only: counted apart, by the graders only
 
 
 @dataclass
@@ -48,6 +53,8 @@ class StepResult:
     points: int = 0
     max_points: int = 0
     checks: list[CheckResult] = field(default_factory=list)
+    hidden_points: int = 0  # instructor-only checks, outside points/max_points
+    hidden_max_points: int = 0
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -66,12 +73,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
-    try:  # lazy: only matters on hosts without Linux mount namespaces
-        from mountlab import vmforward
-    except ImportError:
-        return None
-    if vmforward.needs_vm():
-        return vmforward.forward(sys.argv[1:], os.getcwd())
+    from mountlab import vmforward  # standard library only: safe on macOS and Windows
+
+    if vmforward.needs_vm():  # no Linux mount namespaces here: run the same pytest in the VM
+        return vmforward.forward(list(config.invocation_params.args),
+                                 str(config.invocation_params.dir))
     return None
 
 
@@ -136,16 +142,20 @@ class Grader:
                 result = self.results[check] = CheckResult(
                     nodeid=check, name=check.rsplit("::", 1)[-1], step=step.number,
                     max_points=mark.args[0], section=mark.kwargs.get("section", ""),
-                    doc=doc[0] if doc else check)
+                    doc=doc[0] if doc else check, hidden=bool(mark.kwargs.get("hidden")))
                 # JUnit XML carries these as <property> elements; a parametrized check counts
                 # once, on its first case.
                 item.user_properties.append(("max_score", mark.args[0]))
+                if result.hidden:
+                    item.user_properties.append(("hidden", "true"))
             item.user_properties += [("step", step.number), ("check", check)]
             result.instances += 1
 
         narrowed = self.deselected or any("::" in arg for arg in session.config.args)
         totals: dict[int, int] = {}
         for result in self.results.values():
+            if result.hidden:  # instructor-only checks come on top of the step's total
+                continue
             totals[result.step] = totals.get(result.step, 0) + result.max_points
         for number, total in totals.items():
             expected = registry.get(number).points
@@ -213,6 +223,10 @@ class Grader:
             s = registry.get(result.step)
             step = steps.setdefault(s.number, StepResult(s.number, s.title[self.lang]))
             step.checks.append(result)
+            if result.hidden:
+                step.hidden_points += result.points
+                step.hidden_max_points += result.max_points
+                continue
             step.points += result.points
             step.max_points += result.max_points
         return [steps[n] for n in sorted(steps)]
@@ -230,10 +244,14 @@ class Grader:
             label = registry.get(step.number).label(self.lang)
             tr.write_line(f"{label}: {step.points}/{step.max_points} points",
                           green=full, red=not full, bold=True)
+            if step.hidden_max_points:
+                tr.write_line(f"  + instructor-only checks: {step.hidden_points}/"
+                              f"{step.hidden_max_points} points")
             for check in step.checks:
                 if check.passed:
                     continue
-                tr.write_line(f"  ✗ {check.doc} (-{check.max_points})", red=True)
+                hidden = " [instructor-only]" if check.hidden else ""
+                tr.write_line(f"  ✗ {check.doc} (-{check.max_points}){hidden}", red=True)
                 if check.reason:
                     tr.write_line(f"      {check.reason}")
                 readme = registry.get(step.number).readme(self.lang)
@@ -256,6 +274,8 @@ class Grader:
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "points": sum(s.points for s in steps),
                 "max_points": sum(s.max_points for s in steps),
+                "hidden_points": sum(s.hidden_points for s in steps),
+                "hidden_max_points": sum(s.hidden_max_points for s in steps),
                 "steps": [asdict(s) for s in steps],
             }
             Path(path).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
@@ -273,14 +293,24 @@ def reason(exc: BaseException, step: registry.Step | None) -> str:
         if exc.exc_type == "AssertionError":
             return (str(inner).splitlines() or ["a check failed"])[0] if inner else \
                 exc.text.splitlines()[-1]
-        if exc.exc_type == "NotImplementedError" and step is not None:
-            return (f"not written yet: steps/{step.folder}/{step.filename} still raises "
-                    "NotImplementedError; fill in its TODOs")
+        if exc.exc_type == "NotImplementedError":
+            # Name the file that raised it: step 5's check may reach step 4's skeleton.
+            where = re.findall(r'File "([^"]+)", line \d+', exc.text)
+            culprit = _relative(where[-1]) if where else (
+                f"steps/{step.folder}/{step.filename}" if step else "the step")
+            return f"not written yet: {culprit} still raises NotImplementedError; fill in its TODOs"
         last = exc.text.splitlines()[-1] if exc.text else exc.exc_type
         return f"your code raised {last}"
     if isinstance(exc, sandbox.SandboxError):
         return exc.text.splitlines()[0]
     return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+def _relative(path: str) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(registry.KIT_ROOT))
+    except ValueError:
+        return path
 
 
 def _host_mounts() -> dict[int, bytes]:

@@ -9,8 +9,19 @@ import sys
 # command -> (module under mountlab.workshop, one-line help). Each module has
 # add_arguments(parser) and run(args) -> exit status.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "status": ("status", "your points in each step, and what to do next (the default)"),
+    "hint": ("hint", "one more hint for a step each time (--all: every hint)"),
+    "watch": ("watch", "re-run the current step's checks each time you save a file"),
+    "reset": ("reset", "restore a step's skeleton (your file is backed up first)"),
+    "solution": ("solution", "show the reference solution of a step you have finished"),
+    "doctor": ("doctor", "check that this machine can run the kit, and say how to fix it"),
+    "demo": ("demo", "run the exercise's scenario with the reference solution, step by step"),
     "check": ("check", "run the graded checks of a step (pytest steps/NN)"),
     "test": ("selftest", "run the kit's own tests (solutions pass, skeletons fail, bugs caught)"),
+    "grade": ("grade", "grade one learner's five steps (table, json, junit, gradescope, github)"),
+    "grade-class": ("grade_class", "grade every learner of a class into a gradebook CSV"),
+    "autograder": ("autograder", "build the Gradescope autograder zip"),
+    "release": ("release", "write the learner copy (no solutions, no instructor-only checks)"),
 }
 
 

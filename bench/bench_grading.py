@@ -1,0 +1,143 @@
+"""How fast the graders are: one learner's five steps, and a class of up to 100 submissions.
+
+    sudo .venv/bin/python bench/bench_grading.py [--sizes 25,50,100] [--jobs N] [--runs 3]
+                                                 [--json FILE] [--check]
+
+Measures (wall time):
+
+- one learner: ``grade_submission`` of the reference solutions (the whole grader: copy, jail, one
+  pytest run of the five steps, reports), the median of ``--runs``; beside it a bare
+  ``pytest steps --impl solutions`` (the checks alone), and the ratio of the two (the grader's
+  overhead);
+- a class: ``grade-class`` on generated classes of each size (the reference, the skeletons and the
+  known-buggy variants of ``tests/bugs`` in turn: well-behaved submissions), with ``--jobs``
+  (default: the number of CPUs); the time per submission at each size, and how it grows:
+  (time per submission at the largest size) / (at the smallest): 1.0 is linear.
+
+Targets (issue 6): one learner at most 10 s; 100 submissions at most 300 s; growth at most 1.25.
+``--check`` exits 1 when one is missed. Needs root (the checks mount). Results depend on the load
+of the machine: run it on an otherwise idle one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from mountlab import registry  # noqa: E402
+from mountlab.grading import classroom, grader, report  # noqa: E402
+from tests.grading import classgen  # noqa: E402
+
+TARGETS = {"one_learner_s": 10.0, "class_100_s": 300.0, "growth": 1.25}
+
+
+def bare_pytest() -> float:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MOUNTLAB_")}
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-m", "pytest", "steps", "--impl", "solutions", "-q",
+                    "-p", "no:cacheprovider"], cwd=ROOT, env=env, capture_output=True)
+    return time.monotonic() - started
+
+
+def one_learner(runs: int) -> dict:
+    times, bare = [], []
+    for _ in range(runs):
+        started = time.monotonic()
+        outcome = grader.grade_submission(ROOT / "solutions", student="reference")
+        times.append(time.monotonic() - started)
+        if outcome.status != "ok":
+            raise SystemExit(f"the reference did not grade: {outcome.status}")
+        bare.append(bare_pytest())
+    return {"grade_s": statistics.median(times), "bare_pytest_s": statistics.median(bare),
+            "runs": runs}
+
+
+def a_class(size: int, jobs: int, timeout: float) -> dict:
+    with tempfile.TemporaryDirectory(prefix="mountlab-bench-") as tmp:
+        classgen.make_class(Path(tmp, "class"), size, hazards=False)
+        started = time.monotonic()
+        outcomes, left = classroom.grade_class(Path(tmp, "class"), jobs=jobs, timeout=timeout)
+        elapsed = time.monotonic() - started
+    bad = [o.student for o in outcomes if not o.status.startswith(classgen.BUG_STATUSES)]
+    return {"size": size, "jobs": jobs, "seconds": elapsed, "per_submission_s": elapsed / size,
+            "not_ok": bad, "mounts_left": left,
+            "submission_s_median": statistics.median(o.duration for o in outcomes)}
+
+
+def show(result: dict) -> None:
+    one = result["one_learner"]
+    rows = [("one learner, whole grader (median)", f"{one['grade_s']:.2f} s",
+             f"<= {TARGETS['one_learner_s']:g} s"),
+            ("one learner, bare pytest steps", f"{one['bare_pytest_s']:.2f} s", ""),
+            ("grader / bare pytest", f"{one['grade_s'] / one['bare_pytest_s']:.2f}x", "")]
+    for c in result["classes"]:
+        rows.append((f"class of {c['size']} ({c['jobs']} jobs)",
+                     f"{c['seconds']:.1f} s, {c['per_submission_s']:.2f} s/submission, "
+                     f"median {c['submission_s_median']:.1f} s each",
+                     f"<= {TARGETS['class_100_s']:g} s" if c["size"] == 100 else ""))
+    rows.append(("growth (s/submission largest / smallest)", f"{result['growth']:.2f}",
+                 f"<= {TARGETS['growth']:g}"))
+    if report.fancy():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title="mountlab grading benchmark")
+        for name in ("measure", "result", "target"):
+            table.add_column(name)
+        for row in rows:
+            table.add_row(*row)
+        Console().print(table)
+    else:
+        for row in rows:
+            print(f"{row[0]:44} {row[1]:48} {row[2]}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="25,50,100")
+    parser.add_argument("--jobs", type=int, default=classroom.default_jobs())
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--timeout", type=float, default=grader.DEFAULT_TIMEOUT)
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("bench_grading: run it as root (sudo): the checks mount", file=sys.stderr)
+        return 2
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    result = {"machine": {"cpus": classroom.default_jobs(), "load": os.getloadavg()},
+              "steps": [s.number for s in registry.steps()],
+              "one_learner": one_learner(args.runs),
+              "classes": [a_class(n, args.jobs, args.timeout) for n in sizes]}
+    first, last = result["classes"][0], result["classes"][-1]
+    result["growth"] = last["per_submission_s"] / first["per_submission_s"]
+    show(result)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    missed = []
+    if result["one_learner"]["grade_s"] > TARGETS["one_learner_s"]:
+        missed.append("one learner")
+    for c in result["classes"]:
+        if c["size"] == 100 and c["seconds"] > TARGETS["class_100_s"]:
+            missed.append("100 submissions")
+        if c["not_ok"] or c["mounts_left"]:
+            missed.append(f"class of {c['size']}: {c['not_ok']} {c['mounts_left']}")
+    if len(sizes) > 1 and result["growth"] > TARGETS["growth"]:
+        missed.append("linear growth")
+    if missed:
+        print("missed: " + "; ".join(missed), file=sys.stderr)
+    return 1 if args.check and missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,402 @@
+"""Grade one submission with the kit's own checks, robustly: the engine under ``./workshop grade``,
+``grade-class`` and the Gradescope autograder.
+
+One submission, one jailed pytest run of all five steps (``mountlab.grading.jail``), with a time
+limit. The checks always come from this kit (``steps/NN/test_*.py`` and the instructor-only
+``instructor/NN/``); only the learner's step modules are taken from the submission, copied into a
+scratch folder first, so that grading can change neither the submission nor anything else.
+
+Whatever the submission does (hang, crash the run, fork, leave mounts, write outside its folder,
+fail to parse), the result is an ``Outcome`` with a status: ``ok``, ``timeout`` or
+``error: <reason>``, and the points that could be established.
+"""
+
+from __future__ import annotations
+
+import ast
+import errno
+import functools
+import json
+import os
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mountlab import mountinfo, registry
+from mountlab.grading.jail import NOTE
+
+DEFAULT_TIMEOUT = 300.0
+INSTRUCTOR_DIR = "instructor"  # instructor-only checks: instructor/NN/test_*.py
+SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", "solutions", ".tox",
+             ".pytest_cache", ".ruff_cache", ".mypy_cache", "site-packages"}
+MAX_FILE = 1 << 20  # a step module larger than 1 MiB is not a learner's work
+ZIP_LIMITS = {"files": 5000, "bytes": 100 << 20}
+_EROFS = re.compile(r"Read-only file system: '([^']+)'|(/[^\s:']+): Read-only file system")
+_STRAY = re.compile(r"a process started during the check was still running at its end: "
+                    r"(.*?)\. Wait for")
+_PID = re.compile(r"PID \d+ \((.*?)\)(?:, |$)")
+_LEAK = re.compile(r"left a mount on the host: (.*?)\. It was detached")
+
+
+@dataclass
+class Outcome:
+    """What grading one submission established."""
+
+    student: str
+    status: str = "ok"  # ok | timeout | error: <reason>
+    report: dict | None = None  # the plugin's report (``partial`` when salvaged)
+    junit: str | None = None  # pytest's JUnit XML, when the run finished
+    duration: float = 0.0
+    problems: list[str] = field(default_factory=list)
+    log: str = ""  # the end of the pytest run's output, for the instructor
+
+    def step_points(self, number: int) -> tuple[int, int]:
+        """(points, max points) of a step, instructor-only checks included."""
+        for step in (self.report or {}).get("steps", []):
+            if step["number"] == number:
+                return (step["points"] + step.get("hidden_points", 0),
+                        step["max_points"] + step.get("hidden_max_points", 0))
+        return 0, registry.get(number).points
+
+    @property
+    def total(self) -> int:
+        return sum(self.step_points(s.number)[0] for s in registry.steps())
+
+    @property
+    def max_total(self) -> int:
+        return sum(self.step_points(s.number)[1] for s in registry.steps())
+
+    def checks(self) -> list[dict]:
+        return [c for s in (self.report or {}).get("steps", []) for c in s["checks"]]
+
+
+class SubmissionError(Exception):
+    """The submission cannot be graded at all (bad zip, no step file)."""
+
+
+# -- preparing a submission -----------------------------------------------------------------------
+
+def student_name(path: Path) -> str:
+    return path.name[:-4] if path.suffix.lower() == ".zip" and path.is_file() else path.name
+
+
+def extract_zip(archive: Path, dest: Path) -> Path:
+    """Unpack ``archive`` into ``dest`` refusing what could escape it or fill the disk."""
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise SubmissionError(f"not a readable zip file ({exc})") from None
+    with zf:
+        infos = zf.infolist()
+        if len(infos) > ZIP_LIMITS["files"]:
+            raise SubmissionError(f"the zip holds {len(infos)} files (at most "
+                                  f"{ZIP_LIMITS['files']})")
+        if sum(i.file_size for i in infos) > ZIP_LIMITS["bytes"]:
+            raise SubmissionError("the zip unpacks to more than 100 MiB")
+        for info in infos:
+            name = info.filename.replace("\\", "/")  # some Windows tools write backslashes
+            parts = Path(name).parts
+            if name.startswith("/") or ".." in parts or ":" in name:
+                raise SubmissionError(f"the zip holds a path outside its folder: "
+                                      f"{info.filename!r}")
+            if stat.S_ISLNK(info.external_attr >> 16):
+                continue  # a symlink could point anywhere on the grader's machine
+            target = dest.joinpath(*parts)
+            if name.endswith("/"):
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as src, open(target, "wb") as out:
+                shutil.copyfileobj(src, out)
+    return dest
+
+
+def locate(root: Path) -> dict[int, Path]:
+    """Each step's module in a submission, wherever the learner put it: ``steps/NN/x.py`` (a copy
+    of the kit), ``NN/x.py``, or ``x.py`` at any depth (a zip with a top folder, a Gradescope
+    upload of loose files), the shallowest first."""
+    found: dict[int, Path] = {}
+    wanted = {s.filename: s for s in registry.steps()}
+    for s in registry.steps():
+        for candidate in (root / "steps" / s.folder / s.filename, root / s.folder / s.filename,
+                          root / s.filename):
+            if candidate.is_file() and not candidate.is_symlink():
+                found[s.number] = candidate
+                break
+    if len(found) == len(wanted):
+        return found
+    hits: dict[int, list[Path]] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        depth = len(Path(dirpath).relative_to(root).parts)
+        dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS and depth < 6]
+        for name in filenames:
+            path = Path(dirpath, name)
+            if name in wanted and not path.is_symlink():
+                hits.setdefault(wanted[name].number, []).append(path)
+    for number, paths in hits.items():
+        if number not in found:
+            folder = registry.get(number).folder
+            found[number] = min(paths, key=lambda p: (p.parent.name != folder, len(p.parts),
+                                                      str(p)))
+    return found
+
+
+def prepare(source: Path, scratch: Path) -> tuple[Path, list[str]]:
+    """Lay the submission's step modules out in ``scratch/impl/NN/`` (what ``--impl`` takes);
+    return that folder and the problems found (files that are not valid Python)."""
+    if source.is_file() and source.suffix.lower() == ".zip":
+        root = extract_zip(source, scratch / "unpacked")
+    elif source.is_dir():
+        root = source
+    else:
+        raise SubmissionError(f"{source} is neither a folder nor a .zip file")
+    found = locate(root)
+    if not found:
+        names = ", ".join(f"steps/{s.folder}/{s.filename}" for s in registry.steps())
+        raise SubmissionError(f"no step file found (expected {names})")
+    impl = scratch / "impl"
+    problems = []
+    for number, path in sorted(found.items()):
+        s = registry.get(number)
+        folder = impl / s.folder
+        folder.mkdir(parents=True, exist_ok=True)
+        # The module and its sibling helpers; never the learner's own copy of the checks.
+        for sibling in sorted(path.parent.glob("*.py")):
+            if sibling.name.startswith("test_") or sibling.name == "conftest.py" or \
+                    sibling.is_symlink() or not sibling.is_file() or \
+                    sibling.stat().st_size > MAX_FILE:
+                continue
+            if sibling != path and sibling.name in {x.filename for x in registry.steps()}:
+                continue
+            shutil.copyfile(sibling, folder / sibling.name)
+        shown = _shown(path, root)
+        if not (folder / s.filename).exists():
+            problems.append(f"{shown} is larger than 1 MiB")
+            continue
+        problem = syntax_problem((folder / s.filename).read_bytes(), shown)
+        if problem:
+            problems.append(problem)
+    return impl, problems
+
+
+def syntax_problem(source: bytes, shown: str) -> str | None:
+    """Why ``source`` is not valid Python (parsed, never run), or None."""
+    try:
+        ast.parse(source, filename=shown)
+    except SyntaxError as exc:
+        return f"{shown} is not valid Python (line {exc.lineno}: {exc.msg})"
+    except (ValueError, UnicodeDecodeError) as exc:
+        return f"{shown} is not valid Python ({exc})"
+    return None
+
+
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+# -- running the checks ---------------------------------------------------------------------------
+
+def check_targets(hidden: bool = True, kit: Path = registry.KIT_ROOT) -> list[str]:
+    """The folders of checks to run, relative to the kit, step after step: ``steps/NN`` then,
+    for instructors, ``instructor/NN`` (so that a run stopped in step 3 has graded all of
+    steps 1 and 2, their instructor-only checks included)."""
+    targets = []
+    for s in registry.steps():
+        for base in ("steps",) + ((INSTRUCTOR_DIR,) if hidden else ()):
+            if (kit / base / s.folder).is_dir():
+                targets.append(f"{base}/{s.folder}")
+    return targets
+
+
+def pytest_command(impl: Path, out: Path, *, hidden: bool = True, lang: str = "en",
+                   kit: Path = registry.KIT_ROOT) -> list[str]:
+    return [sys.executable, "-m", "pytest", *check_targets(hidden, kit), "--impl", str(impl),
+            "--mountlab-report", str(out / "report.json"),
+            "--mountlab-livelog", str(out / "live.json"), "-p", "mountlab.grading.livelog",
+            "--junitxml", str(out / "junit.xml"), "-o", "junit_family=xunit2",
+            "--basetemp", str(out.parent / "tmp"), "-p", "no:cacheprovider", "-q",
+            "--lang", lang, "--color=no"]
+
+
+def _host_mounts() -> dict[int, mountinfo.Mount]:
+    return {m.mount_id: m for m in mountinfo.read()}
+
+
+def _under(path: str, root: Path) -> bool:
+    root_s = str(root)
+    return path == root_s or path.startswith(root_s.rstrip("/") + "/")
+
+
+def _detach_under(root: Path, before: dict[int, mountinfo.Mount]) -> list[str]:
+    """Detach the host mounts made since ``before`` at or below ``root``; their mount points."""
+    from mountlab import syscalls
+
+    new = [m for i, m in _host_mounts().items() if i not in before and _under(m.mountpoint, root)]
+    for m in sorted(new, key=lambda m: m.mountpoint.count("/"), reverse=True):
+        try:
+            syscalls.umount2(m.mountpoint, syscalls.MNT_DETACH)
+        except OSError:
+            pass
+    return sorted(m.mountpoint for m in new)
+
+
+def remove_scratch(path: Path) -> None:
+    """Delete a scratch folder, but never through a mount point: refuse while anything is mounted
+    at or below it (``rmtree`` would delete the files of the mounted source)."""
+    path = path.resolve()
+    mounted = [m.mountpoint for m in mountinfo.read() if _under(m.mountpoint, path)]
+    if mounted:
+        raise OSError(errno.EBUSY, "still mounted, not removed: " + ", ".join(mounted), str(path))
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _tail(path: Path, limit: int = 20000) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - limit))
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _load(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def grade_submission(source: Path, *, student: str | None = None,
+                     timeout: float = DEFAULT_TIMEOUT, workdir: Path | None = None,
+                     hidden: bool = True, lang: str = "en", jail: bool = True,
+                     keep: bool = False) -> Outcome:
+    """Grade one submission (a folder holding the learner's ``steps/``, or a ``.zip``)."""
+    source = Path(source)
+    outcome = Outcome(student=student or student_name(source))
+    started = time.monotonic()
+    scratch = Path(tempfile.mkdtemp(prefix="mountlab-grade-", dir=workdir))
+    try:
+        _grade_in(source, scratch, outcome, timeout=timeout, hidden=hidden, lang=lang, jail=jail)
+    except SubmissionError as exc:
+        outcome.status = f"error: {exc}"
+    except Exception as exc:  # the grader's own failure must not stop a class
+        outcome.status = f"error: the grader failed: {type(exc).__name__}: {exc}"
+    finally:
+        outcome.duration = time.monotonic() - started
+        if not keep:
+            try:
+                remove_scratch(scratch)
+            except OSError as exc:
+                outcome.problems.append(str(exc))
+    return outcome
+
+
+@functools.cache
+def sandbox_problem() -> str | None:
+    """Why the checks cannot run on this machine (no mount namespaces), or None. Asked once: a
+    machine that cannot would otherwise give every learner zero without saying why."""
+    from mountlab import sandbox
+
+    try:
+        sandbox.run(int, timeout=10)
+    except sandbox.SandboxError as exc:
+        return ("this machine cannot run the checks (they need mount namespaces, as root): "
+                + exc.text.strip().splitlines()[-1])
+    return None
+
+
+def _grade_in(source: Path, scratch: Path, outcome: Outcome, *, timeout: float, hidden: bool,
+              lang: str, jail: bool) -> None:
+    impl, outcome.problems = prepare(source, scratch)
+    problem = sandbox_problem()
+    if problem:
+        raise SubmissionError(problem)
+    out = scratch / "out"
+    out.mkdir()
+    (scratch / "home").mkdir()
+    command = pytest_command(impl, out, hidden=hidden, lang=lang)
+    if jail:
+        command = [sys.executable, "-m", "mountlab.grading.jail", str(scratch), "--", *command]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MOUNTLAB_", "PYTEST_"))}
+    env.update(PYTHONDONTWRITEBYTECODE="1", HOME=str(scratch / "home"), NO_COLOR="1",
+               PYTHONPATH=str(registry.KIT_ROOT))
+    before = _host_mounts()
+    timed_out = False
+    with open(out / "stdout.txt", "wb") as stdout, open(out / "stderr.txt", "wb") as stderr:
+        # A session of its own: on timeout one killpg takes the jail and everything under it.
+        proc = subprocess.Popen(command, cwd=registry.KIT_ROOT, env=env, stdin=subprocess.DEVNULL,
+                                stdout=stdout, stderr=stderr, start_new_session=True)
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _killpg(proc.pid)
+            code = proc.wait()
+        _killpg(proc.pid)  # anything left in its process group (outside the jail)
+    leaked = _detach_under(scratch, before)
+    outcome.log = _tail(out / "stdout.txt") + _tail(out / "stderr.txt", 4000)
+    outcome.report = _load(out / "report.json")
+    if outcome.report is not None:
+        junit = out / "junit.xml"
+        outcome.junit = junit.read_text(errors="replace") if junit.exists() else None
+    else:
+        outcome.report = _load(out / "live.json")  # what was earned before the end
+    outcome.problems += _problems(outcome, scratch, leaked)
+    if timed_out:
+        outcome.status = "timeout"
+    elif outcome.report is None or outcome.report.get("partial"):
+        how = f"killed by {signal.Signals(code - 128).name}" if 128 < code < 160 else \
+            f"exit status {code}"
+        outcome.status = f"error: the grading run ended without a report ({how})"
+        if outcome.report is None:  # not even collected: say what pytest said
+            errors = [line for line in _tail(out / "stderr.txt", 4000).splitlines()
+                      + _tail(out / "stdout.txt", 4000).splitlines()
+                      if line.strip() and not line.startswith(NOTE)]
+            outcome.status += f": {errors[-1].strip()}" if errors else ""
+    elif outcome.problems:
+        outcome.status = "error: " + "; ".join(outcome.problems)
+
+
+def _problems(outcome: Outcome, scratch: Path, leaked: list[str]) -> list[str]:
+    problems = []
+    if leaked:
+        problems.append("left mounts on the host (detached): " + ", ".join(leaked))
+    texts = [outcome.log] + [f"{c.get('reason', '')}\n{c.get('output', '')}"
+                             for c in outcome.checks()]
+    mounts = sorted({m for t in texts for found in _LEAK.findall(t) for m in found.split(", ")})
+    if mounts and not leaked:
+        problems.append("left mounts behind in the grader's namespace (detached): "
+                        + ", ".join(mounts))
+    outside = sorted({a or b for t in texts for a, b in _EROFS.findall(t)
+                      if not _under(a or b, scratch)})
+    if outside:
+        problems.append("tried to write outside its folder (refused): " + ", ".join(outside[:5]))
+    stray = [line.split(": ", 1)[-1] for line in outcome.log.splitlines()
+             if line.startswith(NOTE) and "still running" in line]
+    # The check's sandbox killed them, but a submission that leaves daemons behind must show.
+    stray += [m for t in texts for m in _STRAY.findall(t)]
+    commands = [c for text in stray for c in _PID.findall(text)]
+    if commands:
+        counts = {c: commands.count(c) for c in dict.fromkeys(commands)}
+        problems.append("left processes running (killed): " + ", ".join(
+            f"{c} (x{n})" if n > 1 else c for c, n in counts.items()))
+    return problems
+
+
+def _killpg(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass

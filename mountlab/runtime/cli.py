@@ -1,0 +1,220 @@
+"""``./container``: the command line of the toy runtime.
+
+    ./container run [--rm] [--name NAME] [-v SPEC]... [--mount SPEC]... IMAGE [CMD [ARG...]]
+    ./container ps | inspect ID... | exec ID CMD...
+    ./container image ...  (mountlab/runtime/images.py)
+    ./container volume ... (mountlab/runtime/volumes.py)
+
+Only what a subcommand needs is imported, and only when it runs: a ``run`` must start nearly as
+fast as ``python3 -c pass``. ``image`` and ``volume`` live in their own modules, each exposing
+``register(subparsers)``, which adds its parser and sets ``func(args) -> int`` as its default.
+"""
+
+from __future__ import annotations
+
+import sys
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    import argparse
+
+__all__ = ["main", "build_parser"]
+
+# name -> (module, one-line help shown before the module is imported)
+_PLUGINS = {
+    "image": ("mountlab.runtime.images", "build, import, list and remove images"),
+    "volume": ("mountlab.runtime.volumes", "create, list, inspect and remove named volumes"),
+}
+
+
+def _run(args: argparse.Namespace) -> int:
+    from mountlab.runtime.run import run
+
+    return run(args)
+
+
+def _ps(args: argparse.Namespace) -> int:
+    from mountlab.runtime.containers import ps
+
+    return ps(quiet=args.quiet, as_json=args.format == "json")
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from mountlab.runtime.containers import inspect
+
+    return inspect(args.containers)
+
+
+def _exec(args: argparse.Namespace) -> int:
+    from mountlab.runtime.containers import exec_in
+
+    return exec_in(args.container, args.command)
+
+
+def _plugin(sub: Any, name: str, load: bool) -> None:
+    module_name, help_text = _PLUGINS[name]
+    if load:
+        import importlib
+
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+        else:
+            module.register(sub)
+            return
+    import argparse
+
+    stub = sub.add_parser(name, help=help_text, add_help=False)
+    stub.add_argument("rest", nargs=argparse.REMAINDER)
+    path = module_name.replace(".", "/") + ".py"
+
+    def missing(_args: argparse.Namespace) -> int:
+        sys.stderr.write(f"container: error: the '{name}' commands are not available: {path} "
+                         "is missing from this copy of the kit\n")
+        return 125
+
+    stub.set_defaults(func=missing)
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; ``image``/``volume`` modules are imported only when ``argv`` uses them."""
+    import argparse
+
+    class _Parser(argparse.ArgumentParser):
+        """Usage errors exit 125 with one line, like Docker's CLI."""
+
+        def error(self, message: str) -> NoReturn:
+            sys.stderr.write(f"container: error: {message} (see '{self.prog} --help')\n")
+            sys.exit(125)
+
+    argv = sys.argv[1:] if argv is None else argv
+    first = next((a for a in argv if not a.startswith("-")), None)
+    parser = _Parser(prog="container", description="A toy container runtime whose volumes are "
+                     "mounted by the workshop's steps (MOUNTLAB_IMPL chooses whose code).")
+    sub = parser.add_subparsers(dest="command_name", metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run", help="run a command in a new container",
+        description="Run COMMAND (default: the image's shell) in a new container whose root is "
+                    "an overlay of IMAGE. Exit status: the command's; 125 the runtime failed, "
+                    "126 the command cannot run, 127 it was not found. A container lives as long "
+                    "as its command: there are no stopped containers.")
+    run.add_argument("--rm", action="store_true",
+                     help="also remove the container's anonymous volumes when it exits")
+    run.add_argument("--name", help="a name for ps, inspect and exec (default: the short id)")
+    run.add_argument("--hostname", help="the container's host name (default: the short id)")
+    run.add_argument("-v", "--volume", action="append", metavar="SPEC",
+                     help="SRC:DST[:MODES] or DST, Docker's grammar, parsed by step 5")
+    run.add_argument("--mount", action="append", metavar="SPEC",
+                     help="type=bind|volume|tmpfs,source=..,target=..[,readonly]"
+                          "[,bind-propagation=..]")
+    # Docker habits: stdin and the terminal are always passed through, so these change nothing.
+    run.add_argument("-i", "--interactive", action="store_true", help=argparse.SUPPRESS)
+    run.add_argument("-t", "--tty", action="store_true", help=argparse.SUPPRESS)
+    run.add_argument("image", metavar="IMAGE", help="an image name (./container image ls) or "
+                     "the path of a root filesystem")
+    run.add_argument("command", metavar="COMMAND", nargs=argparse.REMAINDER,
+                     help="the command and its arguments")
+    run.set_defaults(func=_run)
+
+    ps = sub.add_parser("ps", help="list running containers")
+    ps.add_argument("-q", "--quiet", action="store_true", help="only the ids")
+    ps.add_argument("--format", choices=["table", "json"], default="table")
+    ps.set_defaults(func=_ps)
+
+    inspect = sub.add_parser("inspect", help="show a container's record and its mounts as seen "
+                             "from inside (JSON)")
+    inspect.add_argument("containers", nargs="+", metavar="CONTAINER", help="id, id prefix or "
+                         "name")
+    inspect.set_defaults(func=_inspect)
+
+    exec_ = sub.add_parser("exec", help="run a command inside a running container")
+    exec_.add_argument("-i", "--interactive", action="store_true", help=argparse.SUPPRESS)
+    exec_.add_argument("-t", "--tty", action="store_true", help=argparse.SUPPRESS)
+    exec_.add_argument("container", metavar="CONTAINER")
+    exec_.add_argument("command", metavar="COMMAND", nargs=argparse.REMAINDER)
+    exec_.set_defaults(func=_exec)
+
+    for name in _PLUGINS:
+        _plugin(sub, name, load=first == name)
+    return parser
+
+
+_RUN_FLAGS = {"--rm": "rm", "-i": "interactive", "--interactive": "interactive", "-t": "tty",
+              "--tty": "tty", "-it": None, "-ti": None}
+_RUN_OPTIONS = {"-v": "volume", "--volume": "volume", "--mount": "mount", "--name": "name",
+                "--hostname": "hostname"}
+
+
+def fast_run_args(argv: list[str]) -> SimpleNamespace | None:
+    """``run``'s arguments parsed without building the argparse parsers, or None to let argparse
+    do it (help, an unknown option, a usage error: argparse stays the one definition).
+
+    Building every subcommand's parser costs several milliseconds (gettext looks up a catalogue
+    for each help string), a noticeable share of a ``run`` that must start in about the time of
+    ``python3 -c pass``; the result is the same Namespace (a test compares the two).
+    """
+    if not argv or argv[0] != "run":
+        return None
+    values: dict[str, Any] = {"command_name": "run", "func": _run, "rm": False, "name": None,
+                              "hostname": None, "volume": None, "mount": None,
+                              "interactive": False, "tty": False}
+    i = 1
+    while i < len(argv):
+        arg = argv[i]
+        if not arg.startswith("-") or arg == "-":
+            if "--" in argv[i + 1:]:
+                return None  # argparse drops a "--" from the command: keep one behaviour
+            values.update(image=arg, command=argv[i + 1:])
+            return SimpleNamespace(**values)
+        if arg in _RUN_FLAGS:
+            for key in (_RUN_FLAGS[arg],) if _RUN_FLAGS[arg] else ("interactive", "tty"):
+                values[key] = True
+            i += 1
+            continue
+        option, sep, value = arg.partition("=")
+        if not sep and arg.startswith("-v") and len(arg) > 2:
+            option, sep, value = "-v", "=", arg[2:]
+        key = _RUN_OPTIONS.get(option)
+        if key is None or (option == "-v" and sep and arg.startswith("-v=")):
+            return None
+        if not sep:
+            if i + 1 >= len(argv) or argv[i + 1].startswith("-"):
+                return None  # argparse explains what is missing
+            value = argv[i + 1]
+            i += 1
+        if key in ("volume", "mount"):
+            values[key] = [*(values[key] or ()), value]
+        else:
+            values[key] = value
+        i += 1
+    return None  # no image: argparse says so
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``./container`` and ``python -m mountlab.runtime``; returns the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = fast_run_args(argv)
+    if args is not None:
+        return _dispatch(args)
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 0
+    if args.command_name == "exec" and not args.command:
+        parser.error("exec needs a command: container exec CONTAINER COMMAND [ARG...]")
+    return _dispatch(args)
+
+
+def _dispatch(args: Any) -> int:
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 141

@@ -1,0 +1,54 @@
+"""``./workshop grade-class SUBMISSIONS --out gradebook.csv``: grade every learner of a class."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mountlab import registry
+from mountlab.grading import classroom, grader
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("submissions", type=Path, metavar="SUBMISSIONS",
+                        help="a folder with one sub-folder or .zip per learner")
+    parser.add_argument("--out", type=Path, required=True, metavar="CSV",
+                        help="the gradebook to write (student, step01..step05, total, "
+                             "max_total, status)")
+    parser.add_argument("--jobs", "-j", type=int, default=classroom.default_jobs(),
+                        metavar="N", help="submissions graded at once (default: the number "
+                        "of CPUs)")
+    parser.add_argument("--timeout", type=float, default=grader.DEFAULT_TIMEOUT,
+                        metavar="SECONDS", help="time limit per submission "
+                        f"(default {grader.DEFAULT_TIMEOUT:g})")
+    parser.add_argument("--reports", type=Path, default=None, metavar="DIR",
+                        help="also write each learner's JSON report there")
+    parser.add_argument("--no-hidden", action="store_true",
+                        help="leave out the instructor-only checks (instructor/NN/)")
+    parser.add_argument("--lang", choices=registry.LANGS, default="en")
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.submissions.is_dir():
+        print(f"mountlab: {args.submissions} is not a folder", file=sys.stderr)
+        return 2
+    count = len(classroom.find_submissions(args.submissions))
+    if count == 0:
+        print(f"mountlab: no sub-folder or .zip in {args.submissions}", file=sys.stderr)
+        return 2
+    progress = classroom.Progress(count)
+    try:
+        outcomes, left = classroom.grade_class(
+            args.submissions, jobs=args.jobs, timeout=args.timeout, hidden=not args.no_hidden,
+            lang=args.lang, reports=args.reports, on_done=progress)
+    finally:
+        progress.close()
+    classroom.write_gradebook(outcomes, args.out)
+    classroom.print_summary(outcomes)
+    print(f"gradebook: {args.out}")
+    if left:
+        print("mountlab: mounts that appeared on this machine during grading are still there: "
+              + ", ".join(left), file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,137 @@
+"""The grading engine on its own: finding a learner's files, unpacking zips safely, the jail."""
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from mountlab import registry, sandbox
+from mountlab.grading import grader
+
+ROOT = registry.KIT_ROOT
+
+
+def test_locate_finds_the_modules_in_every_layout(tmp_path):
+    kit = tmp_path / "kit"
+    (kit / "steps" / "01").mkdir(parents=True)
+    (kit / "steps" / "01" / "setup_volume.py").write_text("")
+    (kit / "solutions" / "02").mkdir(parents=True)  # never graded in place of the learner's
+    (kit / "solutions" / "02" / "mount_volume.py").write_text("")
+    (kit / "deep" / "a" / "03").mkdir(parents=True)
+    (kit / "deep" / "a" / "03" / "unmount_volume.py").write_text("")
+    (kit / "volume_spec.py").write_text("")
+    found = grader.locate(kit)
+    assert found == {1: kit / "steps/01/setup_volume.py", 3: kit / "deep/a/03/unmount_volume.py",
+                     5: kit / "volume_spec.py"}
+
+
+def test_prepare_copies_modules_and_reports_invalid_python(tmp_path):
+    sub = tmp_path / "ana"
+    (sub / "steps" / "02").mkdir(parents=True)
+    (sub / "steps" / "02" / "mount_volume.py").write_text("def mount_volume(:\n")
+    (sub / "steps" / "02" / "helpers.py").write_text("X = 1\n")
+    (sub / "steps" / "02" / "test_mount_volume.py").write_text("# the learner's copy\n")
+    impl, problems = grader.prepare(sub, tmp_path / "scratch")
+    assert sorted(p.name for p in (impl / "02").iterdir()) == ["helpers.py", "mount_volume.py"]
+    assert problems == ["steps/02/mount_volume.py is not valid Python (line 1: invalid syntax)"]
+
+
+@pytest.mark.parametrize("member", ["../evil.py", "/abs/evil.py", "a/../../evil.py"])
+def test_a_zip_cannot_write_outside_its_folder(tmp_path, member):
+    archive = tmp_path / "x.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr(member, "x")
+    with pytest.raises(grader.SubmissionError, match="outside its folder"):
+        grader.extract_zip(archive, tmp_path / "out")
+    assert not (tmp_path / "evil.py").exists()
+
+
+def test_zip_symlinks_are_left_out(tmp_path):
+    archive = tmp_path / "x.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        info = zipfile.ZipInfo("steps/01/setup_volume.py")
+        info.external_attr = 0o120777 << 16
+        zf.writestr(info, "/etc/shadow")
+    grader.extract_zip(archive, tmp_path / "out")
+    assert not (tmp_path / "out" / "steps" / "01" / "setup_volume.py").exists()
+
+
+def _remove_mounted(path):
+    os.makedirs(path / "m")
+    from mountlab import syscalls
+
+    syscalls.mount("tmpfs", str(path / "m"), "tmpfs", 0, "size=1m")
+    (path / "m" / "keep").write_text("x")
+    try:
+        grader.remove_scratch(path)
+    except OSError as exc:
+        return str(exc), (path / "m" / "keep").exists()
+    return "removed", False
+
+
+def test_remove_scratch_refuses_while_something_is_mounted_below(tmp_path):
+    # In a throwaway mount namespace: the tmpfs never reaches this machine's mount table.
+    said, kept = sandbox.run(_remove_mounted, tmp_path / "scratch", leaves_mounts=True)
+    assert "still mounted, not removed" in said and kept
+
+
+def jail(tmp_path, script, *extra):
+    return subprocess.run([sys.executable, "-m", "mountlab.grading.jail", str(tmp_path), *extra,
+                           "--", "bash", "-c", script], capture_output=True, text=True,
+                          timeout=60, cwd=ROOT)
+
+
+def test_jail_refuses_writes_outside_its_folders(tmp_path):
+    outside = ROOT / "mountlab-jail-probe"
+    proc = jail(tmp_path, f"echo x > {tmp_path}/in && echo y > /tmp/scratch-ok && "
+                f"echo z > {outside}")
+    assert "Read-only file system" in proc.stderr
+    assert (tmp_path / "in").read_text() == "x\n" and not outside.exists()
+    assert not Path("/tmp/scratch-ok").exists()  # /tmp was a tmpfs of the jail's own
+
+
+def test_jail_kills_what_is_left_and_keeps_mounts_inside(tmp_path):
+    before = Path("/proc/self/mountinfo").read_text()
+    proc = jail(tmp_path, f"mkdir {tmp_path}/m && mount -t tmpfs t {tmp_path}/m && "
+                "(setsid sleep 300 &) ; echo started")
+    assert proc.returncode == 0 and "started" in proc.stdout
+    assert "processes still running when the grading ended (killed)" in proc.stderr
+    assert Path("/proc/self/mountinfo").read_text() == before
+
+
+def test_jail_hides_a_folder(tmp_path):
+    proc = jail(tmp_path, f"ls -A {ROOT}", "--hide", str(ROOT))
+    assert proc.returncode == 0 and proc.stdout == ""
+
+
+def test_hanging_submission_gets_timeout_and_what_it_earned_before(tmp_path):
+    sub = tmp_path / "sub"
+    for s in registry.steps():
+        path = sub / "steps" / s.folder / s.filename
+        path.parent.mkdir(parents=True)
+        path.write_text((ROOT / "solutions" / s.folder / s.filename).read_text())
+    (sub / "steps" / "02" / "mount_volume.py").write_text(
+        "def mount_volume(source, target, *, read_only=False):\n    while True:\n        pass\n")
+    outcome = grader.grade_submission(sub, timeout=25, workdir=tmp_path)
+    assert outcome.status == "timeout"
+    assert outcome.step_points(1)[0] == outcome.step_points(1)[1]  # step 1 finished in time
+    assert outcome.report.get("partial") and outcome.total == outcome.step_points(1)[0]
+    assert not list(tmp_path.glob("mountlab-grade-*"))  # its scratch folder is gone
+
+
+def test_grade_cli_writes_every_format(tmp_path, gradescope_validator):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MOUNTLAB_")}
+    env["GITHUB_OUTPUT"] = str(tmp_path / "github_output")
+    out = tmp_path / "results.json"
+    proc = subprocess.run([sys.executable, "-m", "mountlab", "grade", "--student", "solutions",
+                           "--format", "github", "--out", str(out)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    payload = json.loads(out.read_text())
+    assert payload["status"] == "pass" and payload["max_score"] == sum(
+        t["score"] for t in payload["tests"])
+    assert (tmp_path / "github_output").read_text().startswith("result=")
