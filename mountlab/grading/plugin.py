@@ -293,6 +293,10 @@ def reason(exc: BaseException, step: registry.Step | None) -> str:
         if exc.exc_type == "AssertionError":
             return (str(inner).splitlines() or ["a check failed"])[0] if inner else \
                 exc.text.splitlines()[-1]
+        if exc.exc_type == "Failed" and "DID NOT RAISE" in exc.text:
+            expected = re.search(r"DID NOT RAISE <class '(?:\w+\.)*(\w+)'>", exc.text)
+            return (f"your code returned normally where it should raise "
+                    f"{expected.group(1) if expected else 'an error'}")
         if exc.exc_type == "NotImplementedError":
             # Name the file that raised it: step 5's check may reach step 4's skeleton.
             where = re.findall(r'File "([^"]+)", line \d+', exc.text)
