@@ -1,2 +1,9 @@
-# Loads the grading plugin for every pytest run in this repository (steps/, tests/, notebooks/).
+import sys
+
+# The grading plugin, for every pytest run in this repository (steps/, tests/, notebooks/).
 pytest_plugins = ["mountlab.grading.plugin"]
+
+# nbval is kept off by default (see addopts in pyproject.toml): its import costs seconds on every
+# run. It comes back for the runs that ask for it.
+if any(arg.startswith("--nbval") for arg in sys.argv[1:]):
+    pytest_plugins.append("nbval.plugin")

@@ -10,24 +10,31 @@ reference or a double in their place::
 
     from mountlab.impl import step
     step(2).mount_volume(source, target)
+
+``./container run`` loads steps through here on its way to start a container: finding and loading
+a step's file uses plain strings and ``registry.entry`` (no pathlib, no TOML parsing); the
+``Path`` values of ``folder()`` and ``path_of()`` are built only for callers that ask for them.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
+import errno
 import os
 import sys
-from collections.abc import Iterator
-from pathlib import Path
-from types import ModuleType
-from typing import Any
 
 from mountlab import registry
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+    from types import ModuleType
+    from typing import Any
+
 ENV = "MOUNTLAB_IMPL"
 
-_cache: dict[Path, ModuleType] = {}
+_cache: dict[str, ModuleType] = {}  # by the file's path
 _overrides: dict[int, Any] = {}
 
 
@@ -44,27 +51,56 @@ def folder(impl: str | None = None) -> Path:
     impl = impl or active()
     if impl in ("steps", "solutions"):
         return registry.KIT_ROOT / impl
+    from pathlib import Path
+
     path = Path(impl).expanduser().resolve()
     return path / "steps" if (path / "steps").is_dir() else path
 
 
+def _folder(impl: str | None) -> str:
+    """``str(folder(impl))``, without pathlib for the kit's own two folders."""
+    impl = impl or active()
+    if impl in ("steps", "solutions"):
+        return os.path.join(registry.kit_root(), impl)
+    return os.fspath(folder(impl))
+
+
+def _path_of(number: int, impl: str | None = None) -> tuple[registry.Entry, str]:
+    s = registry.entry(number)
+    return s, os.path.join(_folder(impl), s.folder, s.filename)
+
+
 def path_of(number: int, impl: str | None = None) -> Path:
-    s = registry.get(number)
-    return folder(impl) / s.folder / s.filename
+    from pathlib import Path
+
+    return Path(_path_of(number, impl)[1])
+
+
+def _is_file(path: str) -> bool:
+    # pathlib.Path.is_file(): False when missing, other errors (EACCES) raised
+    try:
+        return os.stat(path).st_mode & 0o170000 == 0o100000
+    except ValueError:
+        return False
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP):
+            return False
+        raise
 
 
 def load(number: int, impl: str | None = None) -> ModuleType:
     """The module of step ``number`` (loaded once per file), honouring ``use()``."""
     if impl is None and number in _overrides:
         return _overrides[number]
-    path = path_of(number, impl)
+    s, path = _path_of(number, impl)
     if path in _cache:
         return _cache[path]
-    s = registry.get(number)
-    if not path.is_file():
+    if not _is_file(path):
         raise StepImportError(f"{path} is missing: step {s.number} needs the file {s.filename} "
                               f"(./workshop reset {s.number} restores the skeleton)")
-    name = f"mountlab_impl_{abs(hash(str(path.parent)))}_{s.module}"
+    import importlib.util
+
+    name = f"mountlab_impl_{abs(hash(os.path.dirname(path)))}_{s.module}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module

@@ -17,11 +17,14 @@ import atexit
 import contextlib
 import errno
 import io
+import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import traceback
 from pathlib import Path
 
@@ -38,6 +41,11 @@ LAB = "/mnt"
 ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C",
        "LANG": "C", "COLUMNS": "110", "TERM": "dumb", "HOME": "/", "PYTHONDONTWRITEBYTECODE": "1",
        "PYTHONPATH": str(KIT)}
+
+# ``./container`` in a command given to ``sh`` runs the runtime with the kernel's own Python (the
+# kit's venv), whatever the working directory: the same program as the ./container wrapper.
+CONTAINER_ARGV = [sys.executable, "-m", "mountlab.runtime"]
+CONTAINER = " ".join(shlex.quote(a) for a in CONTAINER_ARGV)
 
 _host_before: list[str] | None = None
 
@@ -75,7 +83,7 @@ def check_host() -> None:
             print("  gone:", line)
 
 
-# -- the lab ------------------------------------------------------------------------------------------
+# -- the lab ---------------------------------------------------------------------------------------
 
 def _in_lab(func, args, kwargs, scratch):
     if scratch:
@@ -91,7 +99,21 @@ def _in_lab(func, args, kwargs, scratch):
             result = func(*args, **kwargs)
         except BaseException as exc:  # noqa: B036 - brought back to the kernel as text
             error = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    _wait_for_orphans()
     return out.getvalue(), result, error
+
+
+def _wait_for_orphans(limit: float = 5.0) -> None:
+    """Reap the processes that ended or are ending below us: the lab's process is a subreaper, so
+    a program's helpers that outlive it for a moment (a runtime's keeper exiting) come back here."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            time.sleep(0.005)
 
 
 def lab(func, *args, scratch: str | None = None, timeout: float = 30.0, **kwargs):
@@ -119,14 +141,16 @@ def scratch_dir() -> str:
     return path
 
 
-def remove_scratch(path: str) -> None:
-    """Remove a scratch folder. Its files may belong to the lab's root (a user namespace's),
-    so the removal runs inside the lab, after checking nothing is mounted below it."""
+def remove_scratch(path: str) -> bool:
+    """Remove a scratch folder; True when it is gone. Its files may belong to the lab's root (a
+    user namespace's), so the removal runs inside the lab, after checking in mountinfo that
+    nothing is mounted below it: never delete through a mount (notebook 2)."""
     if not os.path.isdir(path):
-        return
+        return True
 
     def remove():
-        if mountinfo.mounts_under(LAB)[1:]:
+        mounts = mountinfo.read()
+        if subtree(mounts, lab_mount(mounts))[1:]:
             raise LabError(f"something is still mounted below {path}: not removing it")
         for name in os.listdir(LAB):
             full = os.path.join(LAB, name)
@@ -139,9 +163,10 @@ def remove_scratch(path: str) -> None:
         lab(remove, scratch=path)
     with contextlib.suppress(OSError):
         os.rmdir(path)
+    return not os.path.exists(path)
 
 
-# -- commands ---------------------------------------------------------------------------------------
+# -- commands --------------------------------------------------------------------------------------
 
 def sh(*commands: str, env: dict | None = None, cwd: str = "/", show: str | None = None) -> int:
     """Run each command with bash, printed like a terminal transcript (``$ command``, then its
@@ -149,7 +174,8 @@ def sh(*commands: str, env: dict | None = None, cwd: str = "/", show: str | None
     status = 0
     for command in commands:
         print(f"$ {show or command}")
-        proc = subprocess.run(["bash", "-c", command], stdout=subprocess.PIPE,
+        real = command.replace("./container ", CONTAINER + " ")
+        proc = subprocess.run(["bash", "-c", real], stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, cwd=cwd,
                               env={**ENV, **(env or {})}, stdin=subprocess.DEVNULL)
         print(proc.stdout, end="" if proc.stdout.endswith("\n") or not proc.stdout else "\n")
@@ -162,6 +188,35 @@ def sh(*commands: str, env: dict | None = None, cwd: str = "/", show: str | None
 def run_quiet(*argv: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(list(argv), capture_output=True, text=True, env={**ENV, **(env or {})},
                           stdin=subprocess.DEVNULL)
+
+
+def start_container(name: str, *run_args: str, env: dict | None = None):
+    """``./container run --name NAME RUN_ARGS... sh -c 'read _'`` in the background: a container
+    that lives until its standard input is closed (``stop_container``). Returns the runtime's
+    process and the record ``./container inspect NAME`` prints, once the container runs."""
+    env = {**ENV, **(env or {})}
+    proc = subprocess.Popen([*CONTAINER_ARGV, "run", "--name", name,
+                             *run_args, "sh", "-c", "read _"], env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise LabError(f"the container {name} ended at once: {proc.stdout.read()}")
+        out = run_quiet(*CONTAINER_ARGV, "inspect", name, env=env)
+        if out.returncode == 0:
+            record = json.loads(out.stdout)[0]
+            if record["State"]["Running"]:
+                return proc, record
+        time.sleep(0.02)
+    stop_container(proc)
+    raise LabError(f"the container {name} did not start within 15 s")
+
+
+def stop_container(proc) -> str:
+    """Close the container's standard input, so that its command ends; wait for the runtime
+    (which unmounts the volumes through step 4); return what it printed."""
+    out, _ = proc.communicate("", timeout=15)
+    return out
 
 
 def errname(exc: OSError) -> str:
@@ -201,7 +256,7 @@ def options(path: str) -> str:
     return ",".join(found[-1].options) if found else "(not a mount point)"
 
 
-# -- mount trees ------------------------------------------------------------------------------------
+# -- mount trees -----------------------------------------------------------------------------------
 
 def subtree(mounts: list, top) -> list:
     """``top`` (a Mount) and the mounts below it in the tree, parents before children."""
@@ -298,18 +353,17 @@ def draw(host: list, container: list, *, host_title: str = "host",
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.patches import ConnectionPatch
-    from matplotlib.transforms import blended_transform_factory
     from IPython.display import Image, display
+    from matplotlib.patches import ConnectionPatch
 
     left, right = _ordered(host), _ordered(container)
     rows = max(len(left), len(right), 4)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(15, 0.26 * rows + 1.2),
-                                   gridspec_kw={"width_ratios": [1.25, 1], "wspace": 0.12})
+                                   gridspec_kw={"width_ratios": [1.25, 1], "wspace": 0.05})
     links = bind_links([m for _, m, _ in left], [m for _, m, _ in right])
     linked_host = {h.mount_id for h, _, _ in links}
     linked_ctr = {c.mount_id for _, c, _ in links}
-    places: dict[tuple[int, int], float] = {}
+    texts: dict[tuple[int, int], object] = {}
     for side, (ax, tree, title, marked) in enumerate(
             ((ax1, left, host_title, linked_host | set(highlight)),
              (ax2, right, container_title, linked_ctr))):
@@ -319,9 +373,8 @@ def draw(host: list, container: list, *, host_title: str = "host",
         ax.set_title(f"{title}: {len(tree)} mounts", loc="left", fontsize=11, fontweight="bold")
         where: dict[int, tuple[float, float]] = {}
         for i, (depth, m, _last) in enumerate(tree):
-            x, y = 0.01 + 0.035 * depth, -i
+            x, y = (0.01 if side == 0 else 0.30) + 0.03 * depth, -i
             where[m.mount_id] = (x, y)
-            places[(side, m.mount_id)] = y
             parent = where.get(m.parent_id)
             if parent is not None and m.parent_id != m.mount_id:
                 px, py = parent
@@ -332,16 +385,22 @@ def draw(host: list, container: list, *, host_title: str = "host",
                 text = text[:69] + "…"
             style = dict(boxstyle="round,pad=0.15", fc="#ffe9a8", ec="#c9a227") \
                 if m.mount_id in marked else None
-            ax.text(x, y, text, va="center", ha="left", family="monospace", fontsize=8,
-                    bbox=style)
-    for h, c, path in links:
-        a = blended_transform_factory(ax1.transAxes, ax1.transData)
-        b = blended_transform_factory(ax2.transAxes, ax2.transData)
-        arrow = ConnectionPatch((0.99, places[(0, h.mount_id)]), (0.0, places[(1, c.mount_id)]),
-                                coordsA=a, coordsB=b, arrowstyle="->", color="#c0392b", lw=1.3)
-        fig.add_artist(arrow)
-        ax2.annotate(path, (0.0, places[(1, c.mount_id)] - 0.45), xycoords=b, fontsize=7,
-                     color="#c0392b", family="monospace")
+            texts[(side, m.mount_id)] = ax.text(x, y, text, va="center", ha="left",
+                                                family="monospace", fontsize=8, bbox=style)
+    fig.canvas.draw()  # the texts' extents are known only once drawn
+    colours = ["#c0392b", "#2471a3", "#1e8449", "#7d3c98", "#b9770e"]
+    for n, (h, c, path) in enumerate(links):
+        colour = colours[n % len(colours)]
+        start = texts[(0, h.mount_id)].get_window_extent()
+        end = texts[(1, c.mount_id)].get_window_extent()
+        xa, ya = ax1.transData.inverted().transform((start.x1 + 4, (start.y0 + start.y1) / 2))
+        xb, yb = ax2.transData.inverted().transform((end.x0 - 4, (end.y0 + end.y1) / 2))
+        fig.add_artist(ConnectionPatch((xa, ya), (xb, yb), coordsA=ax1.transData,
+                                       coordsB=ax2.transData, arrowstyle="->", color=colour,
+                                       lw=1.2, connectionstyle="arc3,rad=0.0"))
+        xe, ye = ax2.transData.inverted().transform((end.x1 + 6, (end.y0 + end.y1) / 2))
+        ax2.text(xe, ye, f"<- {path}", va="center", ha="left", family="monospace", fontsize=8,
+                 color=colour)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
     plt.close(fig)

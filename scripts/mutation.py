@@ -73,7 +73,8 @@ def mutate_step(number: int) -> list[dict]:
         row = mutation["start_pos"][0]
         results.append({
             "step": number, "operator": mutation["operator_name"],
-            "line": row, "code": source[row - 1].strip(),
+            # The mutated line without its comment: the key of tests/mutation_survivors.toml.
+            "line": row, "code": source[row - 1].split("  #")[0].strip(),
             "occurrence": mutation["occurrence"],
             "outcome": (outcome or {}).get("test_outcome", "not run"),
             "diff": (outcome or {}).get("diff", ""),

@@ -8,9 +8,12 @@ import os
 import signal
 import sys
 import time
-from typing import Any
 
 from mountlab.runtime import state
+
+TYPE_CHECKING = False  # typing costs milliseconds to import: only for the type checkers
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["ps", "inspect", "exec_in", "mounts_inside"]
 

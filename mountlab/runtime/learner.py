@@ -5,7 +5,10 @@ does not import becomes a ``StepNotReady`` naming the step and its README."""
 from __future__ import annotations
 
 import os
-from typing import Any
+
+TYPE_CHECKING = False  # typing costs milliseconds to import: only for the type checkers
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["StepNotReady", "StepFailed", "call", "describe", "learner_frames"]
 

@@ -25,12 +25,15 @@ import signal
 import stat
 import sys
 import time
-from typing import Any
 
 from mountlab.errors import VolumeSpecError
 from mountlab.runtime import learner, namespaces, rootfs, spec, state
 from mountlab.runtime.spec import Tmpfs, clean_target
 from mountlab.volume import Volume, volume_data_dir
+
+TYPE_CHECKING = False  # typing costs milliseconds to import: only for the type checkers
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["run", "RunError", "DEFAULT_PATH", "error"]
 
@@ -38,6 +41,11 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 EXIT_RUNTIME, EXIT_CANNOT_RUN, EXIT_NOT_FOUND = 125, 126, 127
 _FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
 _INTERACTIVE = (signal.SIGINT, signal.SIGQUIT)
+
+
+def _t(label):
+    if os.environ.get("MOUNTLAB_TT"):
+        os.write(2, b"TT %d %d %s %d\n" % (time.clock_gettime_ns(time.CLOCK_MONOTONIC), os.getpid(), label.encode(), time.process_time_ns()))
 
 
 class RunError(Exception):
@@ -230,6 +238,7 @@ def _plan(args: Any) -> dict[str, Any]:
 
 def run(args: Any) -> int:
     """``container run``: the exit status of the command, or 125/126/127 like Docker."""
+    _t("run-start")
     try:
         plan = _plan(args)
     except learner.StepNotReady as exc:
@@ -238,6 +247,7 @@ def run(args: Any) -> int:
     except RunError as exc:
         error(str(exc))
         return EXIT_RUNTIME
+    _t("planned")
     try:
         return _start(plan)
     except RunError as exc:
@@ -299,10 +309,12 @@ def _start(plan: dict[str, Any]) -> int:
                 hostname=hostname)
     plan["record"] = _record(cid, plan, volumes, tmpfs, anonymous)
     lock = state.create_container(cid, plan["record"])
+    _t("created")
     try:
         os.mkdir(plan["layer"], 0o755)
         status = _supervise(plan, lock)
     finally:
+        _t("start-finally")
         os.close(lock)  # the record is dead from here on, whatever happens next
         if not state.remove_container(cid):
             if plan.get("keeper"):
@@ -311,6 +323,7 @@ def _start(plan: dict[str, Any]) -> int:
                 warn(f"left {cdir} in place: something is mounted below it")
         if plan["rm"]:
             _remove_anonymous(anonymous)
+    _t("removed")
     return status
 
 
@@ -351,18 +364,27 @@ def _supervise(plan: dict[str, Any], lock: int) -> int:
     # The keeper reports its exit status here once the volumes are unmounted, so the runtime need
     # not wait while the kernel tears the keeper's namespaces down (tens of ms on a busy host).
     reader, writer = os.pipe2(os.O_CLOEXEC)
+    _t("fork-keeper")
     keeper = os.fork()
     if keeper == 0:
+        _t("keeper-up")
         code = EXIT_RUNTIME
         try:
             os.close(lock)  # the runtime alone holds the lock: the record dies with it
             os.close(reader)
-            code = _keeper(plan, parent)
+            if os.environ.get("MOUNTLAB_PROF"):
+                import cProfile
+                prof = cProfile.Profile(time.process_time)
+                code = prof.runcall(_keeper, plan, parent)
+                prof.dump_stats(os.environ["MOUNTLAB_PROF"])
+            else:
+                code = _keeper(plan, parent)
         except BaseException as exc:  # noqa: BLE001 - a forked child must never return
             _report(exc)
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
+            _t("keeper-end")
             try:
                 os.write(writer, b"%d" % code)
             finally:
@@ -371,9 +393,10 @@ def _supervise(plan: dict[str, Any], lock: int) -> int:
     handler = _on_signal(keeper)
     for signum in _FORWARDED + _INTERACTIVE:
         signal.signal(signum, handler)
-    report = b""
-    while chunk := os.read(reader, 64):
-        report += chunk
+    # One write of a few bytes is atomic: the first read has all of it, and the runtime need not
+    # wait for the keeper's exit (its memory and namespaces going away) to see the end of file.
+    report = os.read(reader, 64)
+    _t("report-read")
     os.close(reader)
     if report.isdigit():
         plan["keeper"] = keeper  # still exiting: _start reaps it if it needs to
@@ -470,6 +493,8 @@ def _mount_tmpfs(merged: str, t: Tmpfs) -> str:
 def _enforce(plan: dict[str, Any], volumes: list[Volume]) -> None:
     """Read-only volumes must be read-only all the way down (their submounts too), and the
     propagation asked for applied. If the step left a writable mount, say so and fix it."""
+    if not any(v.read_only or (v.propagation and v.propagation != "rprivate") for v in volumes):
+        return  # nothing to check: no need to resolve every target again
     from mountlab import syscalls
 
     merged = plan["merged"]
@@ -515,10 +540,12 @@ def _keeper(plan: dict[str, Any], parent: int) -> int:
     namespaces.die_with_parent(signal.SIGKILL, parent)
     userns = os.geteuid() != 0
     namespaces.create(user=userns)
+    _t("unshared")
     rootfs.make_private("/")
     merged = rootfs.mount_overlay(plan["lower"], plan["layer"], userns=userns)
     rootfs.setup_dev(merged, plan["tty"])
     namespaces.set_hostname(plan["hostname"])
+    _t("rootfs-done")
     done: list[tuple[bool, list[str]]] = []  # (is_tmpfs, paths) in mount order
     try:
         volumes: list[Volume] = []
@@ -528,6 +555,7 @@ def _keeper(plan: dict[str, Any], parent: int) -> int:
             else:
                 done.append((False, _setup_volumes(plan, group)))
                 volumes += group
+        _t("volumes-done")
         _enforce(plan, volumes)
         return _run_init(plan)
     finally:
@@ -547,6 +575,7 @@ def _teardown(plan: dict[str, Any], done: list[tuple[bool, list[str]]]) -> None:
                     pass  # dropped with the namespace anyway
         elif paths:
             _teardown_volumes(plan["cid"], paths)
+    _t("teardown-done")
 
 
 def _run_init(plan: dict[str, Any]) -> int:
@@ -555,8 +584,10 @@ def _run_init(plan: dict[str, Any]) -> int:
     reader, writer = os.pipe2(os.O_CLOEXEC)
     sys.stdout.flush()
     sys.stderr.flush()
+    _t("fork-init")
     init = os.fork()
     if init == 0:
+        _t("init-up")
         os.close(reader)
         _init(plan, keeper, writer)  # never returns
     os.close(writer)
@@ -584,10 +615,12 @@ def _run_init(plan: dict[str, Any]) -> int:
         chunks.append(chunk)
     os.close(reader)
     failure = b"".join(chunks)
+    _t("exec-ok")
     if not failure:
         plan["record"].update(pid=init, status="running")
         state.write_state(plan["cid"], plan["record"])
     status = _wait(init)
+    _t("init-reaped")
     if failure:
         code, _, message = failure.decode(errors="replace").partition(" ")
         error(message)
@@ -609,6 +642,7 @@ def _init(plan: dict[str, Any], keeper: int, writer: int) -> None:
         for signum in (*_FORWARDED, *_INTERACTIVE, signal.SIGPIPE, signal.SIGXFSZ):
             signal.signal(signum, signal.SIG_DFL)  # Python ignores SIGPIPE; the command must not
         # Only 0, 1, 2 and the error pipe (close-on-exec) may reach exec (runc CVE-2024-21626).
+        _t("init-pivoted")
         os.closerange(3, writer)
         os.closerange(writer + 1, 1 << 20)
         command = plan["command"]

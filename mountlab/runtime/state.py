@@ -20,9 +20,12 @@ import errno
 import fcntl
 import os
 import time
-from typing import Any
 
 from mountlab.volume import state_dir
+
+TYPE_CHECKING = False  # typing costs milliseconds to import: only for the type checkers
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "state_dir", "run_dir", "images_dir", "image_rootfs", "volumes_dir", "containers_dir",
@@ -198,19 +201,40 @@ def mounted_below(path: str) -> bool:
     return False
 
 
+def _remove_flat(path: str) -> bool:
+    """Remove ``path`` when it holds only files and empty directories, as a finished run leaves
+    it (lock, state.json, the empty mount point fs/): what rmtree does, without importing shutil
+    (and bz2, lzma...) at the end of every run. False when anything else is there; then only
+    empty directories may have gone, and rmtree does the rest."""
+    try:
+        with os.scandir(path) as it:
+            entries = [(e.path, e.is_dir(follow_symlinks=False)) for e in it]
+        for entry, is_dir in entries:
+            if is_dir:
+                os.rmdir(entry)  # never recursive: a mount point (EBUSY) or a non-empty one fails
+        for entry, is_dir in entries:
+            if not is_dir:
+                os.unlink(entry)
+        os.rmdir(path)
+    except OSError:
+        return False
+    return True
+
+
 def remove_container(cid: str) -> bool:
     """Delete a container's directory; refuse (False) if anything is mounted below it.
 
     Its mounts live in the container's own mount namespace, so the host normally sees none; but
     a path that is a mount point here must never be deleted through (rmtree crosses mounts).
     """
-    import shutil
-
     path = container_dir(cid)
     if not os.path.isdir(path):
         return True
     if mounted_below(path):
         return False
+    if _remove_flat(path):
+        return True
+    import shutil
 
     try:
         shutil.rmtree(path)

@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "solution": ("solution", "show the reference solution of a step you have finished"),
     "doctor": ("doctor", "check that this machine can run the kit, and say how to fix it"),
     "demo": ("demo", "run the exercise's scenario with the reference solution, step by step"),
+    "notebook": ("notebook", "open the walkthroughs in JupyterLab (port 8888, VM-forwarded)"),
     "check": ("check", "run the graded checks of a step (pytest steps/NN)"),
     "test": ("selftest", "run the kit's own tests (solutions pass, skeletons fail, bugs caught)"),
     "grade": ("grade", "grade one learner's five steps (table, json, junit, gradescope, github)"),

@@ -310,6 +310,20 @@ def check_git(lang: str) -> Finding:
                    "sudo apt-get install git")
 
 
+def check_kit(lang: str) -> Finding:
+    what = tr(lang, "the kit's steps", "les étapes du kit")
+    missing = [f"steps/{s.folder}/{s.filename}" for s in registry.steps()
+               if not (registry.KIT_ROOT / "steps" / s.folder / s.filename).is_file()]
+    if not missing:
+        return Finding(OK, what, f"steps/01..{registry.steps()[-1].folder}")
+    return Finding(FAIL, what, tr(lang, f"missing: {', '.join(missing)}",
+                                  f"absent(s) : {', '.join(missing)}"),
+                   tr(lang, "./workshop reset N restores a step's file; a missing steps/ folder: "
+                            "git checkout -- steps",
+                      "./workshop reset N restaure le fichier d'une étape ; un dossier steps/ "
+                      "absent : git checkout -- steps"))
+
+
 def findings(lang: str) -> list[Finding]:
     found = [check_kernel(lang), check_python(lang)]
     if found[0].status == FAIL and not sys.platform.startswith("linux"):
@@ -326,12 +340,13 @@ def findings(lang: str) -> list[Finding]:
                                          "pour trouver qui occupe un montage"), lang),
         check_disk(lang),
         check_git(lang),
+        check_kit(lang),
     ]
     return found
 
 
+@ui.command(add_arguments)
 def run(args: argparse.Namespace) -> int:
-    args = ui.complete(args, add_arguments)
     lang = ui.lang_of(args)
     out = ui.Out()
     out.line(tr(lang, "mountlab doctor — can this machine run the kit?",

@@ -87,18 +87,23 @@ def show(out: ui.Out, step: registry.Step, lang: str, shown: int, new: bool) -> 
                     "échoue et pourquoi."), "dim")
 
 
+@ui.command(add_arguments)
 def run(args: argparse.Namespace) -> int:
-    args = ui.complete(args, add_arguments)
     lang = ui.lang_of(args)
     out = ui.Out()
     step = args.step
     if step is None:
         from mountlab.workshop import runner
 
-        try:
-            grade = runner.grade(lang=lang).current()
-        except KeyboardInterrupt:
-            return 130
+        if not (registry.KIT_ROOT / "steps").is_dir():
+            return ui.fail(tr(lang, f"{registry.KIT_ROOT / 'steps'} is missing, so the step you "
+                                    "are on is unknown: ./workshop hint N gives the hints of "
+                                    "step N (restore steps/: git checkout -- steps)",
+                              f"{registry.KIT_ROOT / 'steps'} est absent, l'étape en cours est "
+                              "donc inconnue : ./workshop hint N donne les indices de l'étape N "
+                              "(restaurez steps/ : git checkout -- steps)"))
+
+        grade = runner.grade(lang=lang).current()
         if grade is None:
             out.line(tr(lang, "Every step is done: no hint needed. (./workshop hint N shows "
                               "the hints of step N.)",

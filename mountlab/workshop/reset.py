@@ -170,8 +170,8 @@ def reset(step: registry.Step, out: ui.Out, lang: str, confirm: Callable[[str], 
     return 0
 
 
+@ui.command(add_arguments)
 def run(args: argparse.Namespace) -> int:
-    args = ui.complete(args, add_arguments)
     lang = ui.lang_of(args)
     out = ui.Out()
     if not args.yes and not sys.stdin.isatty():

@@ -16,8 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ui.add_lang(parser)
 
 
+@ui.command(add_arguments)
 def run(args: argparse.Namespace) -> int:
-    args = ui.complete(args, add_arguments)
     lang = ui.lang_of(args)
     step: registry.Step = args.step
     out = ui.Out()
@@ -34,11 +34,8 @@ def run(args: argparse.Namespace) -> int:
                                 "copy of the kit: ask the instructor",
                           f"solutions/{step.folder}/{step.filename} manque dans cette copie du "
                           "kit : demandez à l'enseignant"))
-    try:
-        # Always the learner's own code, whatever MOUNTLAB_IMPL says.
-        grade = runner.grade([step.number], impl="steps", lang=lang).steps[step.number]
-    except KeyboardInterrupt:
-        return 130
+    # Always the learner's own code, whatever MOUNTLAB_IMPL says.
+    grade = runner.grade([step.number], impl="steps", lang=lang).steps[step.number]
     if not grade.done:
         out.line(tr(lang, f"{ui.label(step, lang)}: {grade.points}/{step.points} points. The "
                           f"reference solution opens once your own code gets all {step.points}.",

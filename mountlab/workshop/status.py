@@ -112,6 +112,13 @@ def show_next(out: ui.Out, grades: runner.Grades, lang: str) -> None:
 
 
 def show_errors(out: ui.Out, grades: runner.Grades, lang: str) -> None:
+    """What keeps checks from running: the run itself, or a step's file (the current step's
+    problem is shown with what to do next; the others' here)."""
+    current = grades.current()
+    for grade in grades.steps.values():
+        if grade.problem and grade is not current:
+            out.line()
+            out.parts((f"{ui.label(grade.step, lang)}: ", "bold red"), (grade.problem, "red"))
     for error in grades.errors:
         out.line()
         out.line(tr(lang, "The checks could not run:", "Les tests n'ont pas pu tourner :"),
@@ -120,8 +127,8 @@ def show_errors(out: ui.Out, grades: runner.Grades, lang: str) -> None:
             out.line(f"  {line}")
 
 
+@ui.command(add_arguments)
 def run(args: argparse.Namespace) -> int:
-    args = ui.complete(args, add_arguments)
     lang = ui.lang_of(args)
     kit_steps = registry.KIT_ROOT / "steps"
     if impl_mod.active() == "steps" and not kit_steps.is_dir():
@@ -130,10 +137,7 @@ def run(args: argparse.Namespace) -> int:
                           f"{kit_steps} est absent : cette copie du kit est incomplète "
                           "(restaurez-le : git checkout -- steps, ou clonez le kit à nouveau)"))
     out = ui.Out()
-    try:
-        grades = runner.grade(lang=lang)
-    except KeyboardInterrupt:
-        return 130
+    grades = runner.grade(lang=lang)
     title = tr(lang, "mountlab — your progress", "mountlab — votre progression")
     if grades.impl != "steps":
         title += tr(lang, f"  (graded code: {grades.impl})", f"  (code noté : {grades.impl})")

@@ -84,6 +84,32 @@ def complete(args: argparse.Namespace,
     return args
 
 
+Run = Callable[[argparse.Namespace], int]
+
+
+def command(add_arguments: Callable[[argparse.ArgumentParser], None]) -> Callable[[Run], Run]:
+    """Decorate a command's ``run``: fill in missing option defaults, and end quietly, without a
+    traceback, on Ctrl-C (exit 130) or when the reader of a pipe goes away (``| head``)."""
+
+    def wrap(run: Run) -> Run:
+        def wrapped(args: argparse.Namespace) -> int:
+            try:
+                return run(complete(args, add_arguments))
+            except KeyboardInterrupt:
+                print(file=sys.stderr)
+                return 130
+            except BrokenPipeError:
+                # Python flushes stdout again at exit: point it at /dev/null first.
+                null = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(null, sys.stdout.fileno())
+                return 141
+
+        wrapped.__doc__ = run.__doc__
+        return wrapped
+
+    return wrap
+
+
 def fail(message: str, status: int = 1) -> int:
     """A clear one-line error on stderr; returns the exit status to use."""
     print(f"{PROG}: {message}", file=sys.stderr)

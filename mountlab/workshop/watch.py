@@ -270,8 +270,8 @@ class Watch:
                 seen = snapshot(self.step)
 
 
+@ui.command(add_arguments)
 def run(args: argparse.Namespace) -> int:
-    args = ui.complete(args, add_arguments)
     lang = ui.lang_of(args)
     out = ui.Out()
     if not (registry.KIT_ROOT / "steps").is_dir():

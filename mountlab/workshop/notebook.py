@@ -1,0 +1,89 @@
+"""``./workshop notebook``: JupyterLab on the walkthroughs (``notebooks/``), with the kit's kernel.
+
+In the learners' VM it listens on 0.0.0.0:8888, which Vagrant forwards to the laptop's
+127.0.0.1:8888 (and nowhere else); on a plain machine it listens on 127.0.0.1 unless ``--ip`` says
+otherwise. It runs the JupyterLab of the Python running ./workshop (the kit's venv), and installs
+the ``mountlab`` kernel into that venv first if the set-up has not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from mountlab import registry
+
+ACCEPTS_EXTRA = True  # anything else goes to jupyter lab, e.g. --ServerApp.token=...
+
+KERNEL = "mountlab"
+PORT = 8888
+
+
+def in_vm() -> bool:
+    """The learners' VM: the kit is the synced folder /vagrant (or MOUNTLAB_VM=1 says so)."""
+    if os.environ.get("MOUNTLAB_VM") in ("0", "1"):
+        return os.environ["MOUNTLAB_VM"] == "1"
+    root = Path(registry.KIT_ROOT).resolve()
+    return root == Path("/vagrant") or Path("/vagrant") in root.parents
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ip", default=None,
+                        help="address to listen on (default: 0.0.0.0 in the VM, whose port 8888 "
+                             "is forwarded to your laptop's 127.0.0.1 only; 127.0.0.1 elsewhere)")
+    parser.add_argument("--port", type=int, default=PORT, help=f"port (default {PORT})")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the command that would run, and exit")
+
+
+def command(args: argparse.Namespace) -> list[str]:
+    vm = in_vm()
+    ip = args.ip or ("0.0.0.0" if vm else "127.0.0.1")
+    cmd = [sys.executable, "-m", "jupyterlab", f"--ip={ip}", f"--port={args.port}",
+           # the forwarded port is fixed: fail rather than quietly move to another one
+           "--ServerApp.port_retries=0",
+           f"--ServerApp.root_dir={Path(registry.KIT_ROOT) / 'notebooks'}"]
+    if vm:
+        cmd.append("--no-browser")  # the browser is on the laptop
+    if os.geteuid() == 0:
+        cmd.append("--allow-root")  # sudo ./workshop notebook
+    return [*cmd, *getattr(args, "extra", [])]
+
+
+def _kernel_installed() -> bool:
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return KERNEL in KernelSpecManager().find_kernel_specs()
+
+
+def run(args: argparse.Namespace) -> int:
+    cmd = command(args)
+    if args.dry_run:
+        print(" ".join(cmd))
+        return 0
+    missing = [m for m in ("jupyterlab", "ipykernel", "jupyter_client", "nbval", "matplotlib")
+               if importlib.util.find_spec(m) is None]
+    if missing:
+        print(f"workshop notebook: {', '.join(missing)} missing from {sys.prefix}: install the "
+              "notebook extras with  pip install -e '.[notebooks]'  (or run  sudo bash "
+              "scripts/provision.sh )", file=sys.stderr)
+        return 1
+    if not _kernel_installed():
+        print(f"workshop notebook: installing the Jupyter kernel '{KERNEL}' into {sys.prefix}",
+              file=sys.stderr)
+        done = subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix",
+                               "--name", KERNEL, "--display-name", KERNEL])
+        if done.returncode:
+            return done.returncode
+    if in_vm() and args.port == PORT:
+        print("workshop notebook: open the http://127.0.0.1:8888/lab?token=... link printed "
+              "below in your laptop's browser", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.chdir(Path(registry.KIT_ROOT) / "notebooks")
+    os.execv(sys.executable, cmd)
+    return 0  # not reached
