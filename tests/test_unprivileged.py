@@ -1,0 +1,92 @@
+"""Without root, the graded checks run in a user namespace and give the same points as with root."""
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from mountlab import registry
+
+NOBODY = 65534
+# What a graded run imports besides the kit: copied where an unprivileged user can read them.
+PACKAGES = ["pytest", "_pytest", "pluggy", "iniconfig", "packaging", "py", "tomli"]
+
+
+def _as_nobody(*command: str, env: dict | None = None, cwd: str | None = None):
+    return subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                           *command], capture_output=True, text=True, env=env, cwd=cwd,
+                          timeout=300)
+
+
+def _world_readable(path: str) -> bool:
+    """Every folder on the way to ``path`` lets others through."""
+    while path != "/":
+        path = os.path.dirname(path)
+        if not os.stat(path).st_mode & stat.S_IXOTH:
+            return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def unprivileged_kit():
+    if os.geteuid() != 0:
+        pytest.skip("needs root to switch to the unprivileged user")
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    python = os.path.realpath(sys.executable)
+    if not _world_readable(python):
+        pytest.skip(f"{python} is not reachable by other users (a venv on a personal python)")
+    if _as_nobody("unshare", "--user", "--map-root-user", "--mount", "true").returncode != 0:
+        pytest.skip("this kernel does not allow unprivileged user namespaces")
+    top = tempfile.mkdtemp(prefix="mountlab-unprivileged-")
+    os.chmod(top, 0o755)
+    kit, site = Path(top, "kit"), Path(top, "site")
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "steps", "mountlab",
+                            "conftest.py", "pyproject.toml"], cwd=registry.KIT_ROOT,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        if (registry.KIT_ROOT / name).is_file():
+            (kit / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(registry.KIT_ROOT / name, kit / name)
+    shutil.copytree(registry.KIT_ROOT / "solutions", kit / "solutions")
+    site.mkdir()
+    for name in PACKAGES:
+        try:
+            module = __import__(name)
+        except ImportError:
+            continue
+        origin = Path(module.__file__)
+        if origin.name == "__init__.py":
+            shutil.copytree(origin.parent, site / name)
+        else:
+            shutil.copy(origin, site)
+    subprocess.run(["chmod", "-R", "a+rX", top], check=True)
+    yield python, kit, site
+    shutil.rmtree(top)
+
+
+@pytest.mark.parametrize("impl, full", [("solutions", True), ("steps", False)])
+def test_the_checks_give_the_same_points_without_root(unprivileged_kit, impl, full):
+    python, kit, site = unprivileged_kit
+    report = Path(tempfile.mkdtemp(prefix="mountlab-report-"))
+    os.chown(report, NOBODY, NOBODY)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(report),
+           "PYTHONPATH": f"{site}:{kit}", "PYTHONDONTWRITEBYTECODE": "1"}
+    proc = _as_nobody(python, "-m", "pytest", "steps", "--impl", impl, "-q", "-p",
+                      "no:cacheprovider", "--mountlab-report", str(report / "r.json"),
+                      env=env, cwd=str(kit))
+    try:
+        data = json.loads((report / "r.json").read_text())
+    except FileNotFoundError:
+        pytest.fail(f"no report (exit {proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr}")
+    finally:
+        shutil.rmtree(report, ignore_errors=True)
+    got = {s["number"]: s["points"] for s in data["steps"]}
+    want = {s.number: s.points if full else 0 for s in registry.steps()}
+    assert got == want, proc.stdout[-4000:]
