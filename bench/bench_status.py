@@ -46,9 +46,10 @@ def _works(python: Path, env: dict[str, str]) -> bool:
     """The kit's virtualenv runs the kit, and ./workshop will not rebuild it first."""
     stamp = python.parent.parent / ".mountlab-pyproject"
     try:
-        fresh = stamp.read_text().strip() == subprocess.run(
-            ["cksum"], stdin=open(ROOT / "pyproject.toml", "rb"), capture_output=True,
-            text=True).stdout.strip()
+        with open(ROOT / "pyproject.toml", "rb") as pyproject:
+            want = subprocess.run(["cksum"], stdin=pyproject, capture_output=True,
+                                  text=True).stdout.strip()
+        fresh = stamp.read_text().strip() == want
         return fresh and subprocess.run([str(python), "-c", "import mountlab.workshop.cli"],
                                         cwd=ROOT, env=env, capture_output=True).returncode == 0
     except OSError:

@@ -8,10 +8,13 @@ Man pages: mount(2), umount2(2), unshare(2), setns(2), pivot_root(2), mount_seta
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import functools
 import os
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import ctypes
 
 __all__ = [
     "mount", "umount2", "unshare", "setns", "pivot_root", "mount_setattr", "statx_attributes",
@@ -95,34 +98,41 @@ _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "armv7l": 218, "ppc64le": 203, 
 _SYS_MOUNT_SETATTR = 442
 
 
-class _MountAttr(ctypes.Structure):
-    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
-                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+@functools.cache
+def _types() -> tuple:
+    """``(ctypes, _MountAttr, _Statx)``, made on first use: a process that needs only the
+    constants (``./container``'s parent process, which mounts nothing) never imports ctypes."""
+    import ctypes
 
+    class _MountAttr(ctypes.Structure):
+        _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                    ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
 
-class _StatxTimestamp(ctypes.Structure):
-    _fields_ = [("tv_sec", ctypes.c_int64), ("tv_nsec", ctypes.c_uint32),
-                ("_reserved", ctypes.c_int32)]
+    class _StatxTimestamp(ctypes.Structure):
+        _fields_ = [("tv_sec", ctypes.c_int64), ("tv_nsec", ctypes.c_uint32),
+                    ("_reserved", ctypes.c_int32)]
 
+    class _Statx(ctypes.Structure):
+        _fields_ = [("stx_mask", ctypes.c_uint32), ("stx_blksize", ctypes.c_uint32),
+                    ("stx_attributes", ctypes.c_uint64), ("stx_nlink", ctypes.c_uint32),
+                    ("stx_uid", ctypes.c_uint32), ("stx_gid", ctypes.c_uint32),
+                    ("stx_mode", ctypes.c_uint16), ("_spare0", ctypes.c_uint16),
+                    ("stx_ino", ctypes.c_uint64), ("stx_size", ctypes.c_uint64),
+                    ("stx_blocks", ctypes.c_uint64), ("stx_attributes_mask", ctypes.c_uint64),
+                    ("stx_atime", _StatxTimestamp), ("stx_btime", _StatxTimestamp),
+                    ("stx_ctime", _StatxTimestamp), ("stx_mtime", _StatxTimestamp),
+                    ("stx_rdev_major", ctypes.c_uint32), ("stx_rdev_minor", ctypes.c_uint32),
+                    ("stx_dev_major", ctypes.c_uint32), ("stx_dev_minor", ctypes.c_uint32),
+                    ("_spare", ctypes.c_uint64 * 14)]
 
-class _Statx(ctypes.Structure):
-    _fields_ = [("stx_mask", ctypes.c_uint32), ("stx_blksize", ctypes.c_uint32),
-                ("stx_attributes", ctypes.c_uint64), ("stx_nlink", ctypes.c_uint32),
-                ("stx_uid", ctypes.c_uint32), ("stx_gid", ctypes.c_uint32),
-                ("stx_mode", ctypes.c_uint16), ("_spare0", ctypes.c_uint16),
-                ("stx_ino", ctypes.c_uint64), ("stx_size", ctypes.c_uint64),
-                ("stx_blocks", ctypes.c_uint64), ("stx_attributes_mask", ctypes.c_uint64),
-                ("stx_atime", _StatxTimestamp), ("stx_btime", _StatxTimestamp),
-                ("stx_ctime", _StatxTimestamp), ("stx_mtime", _StatxTimestamp),
-                ("stx_rdev_major", ctypes.c_uint32), ("stx_rdev_minor", ctypes.c_uint32),
-                ("stx_dev_major", ctypes.c_uint32), ("stx_dev_minor", ctypes.c_uint32),
-                ("_spare", ctypes.c_uint64 * 14)]
+    return ctypes, _MountAttr, _Statx
 
 
 @functools.cache
 def _lib() -> ctypes.CDLL:
     """The C library, loaded on first use: importing this module must work on any OS (pytest on a
     macOS or Windows host imports it before forwarding itself into the VM)."""
+    ctypes, _, _Statx = _types()
     libc = ctypes.CDLL(None, use_errno=True)
     libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
                            ctypes.c_void_p]
@@ -164,7 +174,7 @@ def _path(path: str | bytes | os.PathLike | None) -> bytes | None:
 
 
 def _fail(call: str, source=None, target=None) -> OSError:
-    err = ctypes.get_errno()
+    err = _types()[0].get_errno()
     return OSError(err, f"{call}: {os.strerror(err)}",
                    None if source is None else os.fsdecode(source),
                    None, None if target is None else os.fsdecode(target))
@@ -210,6 +220,7 @@ def mount_setattr(path: str | os.PathLike, attr_set: int = 0, attr_clr: int = 0,
                   recursive: bool = False, propagation: int = 0, dirfd: int = AT_FDCWD,
                   flags: int = 0) -> None:
     """mount_setattr(2) (Linux >= 5.12): change mount attributes, the whole subtree if recursive."""
+    ctypes, _MountAttr, _ = _types()
     attr = _MountAttr(attr_set, attr_clr, propagation, 0)
     at_flags = flags | (AT_RECURSIVE if recursive else 0)
     if _lib().syscall(_SYS_MOUNT_SETATTR, ctypes.c_int(dirfd), _path(path),
@@ -224,6 +235,7 @@ def statx_attributes(path: str | os.PathLike, *, follow_symlinks: bool = True) -
     """The ``stx_attributes`` of statx(2) for ``path`` (``STATX_ATTR_MOUNT_ROOT`` among them)."""
     if not hasattr(_lib(), "statx"):
         raise OSError(errno.ENOSYS, "statx: not in this C library")
+    ctypes, _, _Statx = _types()
     buf = _Statx()
     flags = AT_NO_AUTOMOUNT | (0 if follow_symlinks else AT_SYMLINK_NOFOLLOW)
     if _lib().statx(AT_FDCWD, _path(path), flags, 0, ctypes.byref(buf)) != 0:

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import errno
 import io
 import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -37,6 +39,7 @@ except ImportError:  # a Python without the kit installed: use this copy
 from mountlab import mountinfo, sandbox, syscalls  # noqa: E402
 
 LAB = "/mnt"
+_PR_SET_PDEATHSIG = 1
 # Commands run with a fixed, plain environment so that their output is the same everywhere.
 ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C",
        "LANG": "C", "COLUMNS": "110", "TERM": "dumb", "HOME": "/", "PYTHONDONTWRITEBYTECODE": "1",
@@ -85,12 +88,30 @@ def check_host() -> None:
 
 # -- the lab ---------------------------------------------------------------------------------------
 
-def _in_lab(func, args, kwargs, scratch):
+def _die_with_the_kernel(kernel: int) -> None:
+    """If the kernel dies (killed, restarted), end this lab child and everything it started:
+    they share its process group. Their mounts go with their namespace."""
+    def end(_signum, _frame):
+        os.killpg(0, signal.SIGKILL)
+
+    signal.signal(signal.SIGTERM, end)
+    ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != kernel:  # the kernel died before prctl
+        end(None, None)
+
+
+def _in_lab(kernel, func, args, kwargs, scratch):
+    _die_with_the_kernel(kernel)
     if scratch:
         syscalls.mount(scratch, LAB, None, syscalls.MS_BIND | syscalls.MS_REC)
     else:
         syscalls.mount("lab", LAB, "tmpfs", 0, "mode=755")
     os.chdir("/")
+    # What the programs started here write to their inherited stdout/stderr goes to a file, shown
+    # after func's own prints (else it would reach the kernel's output at a random moment).
+    raw = tempfile.TemporaryFile()
+    os.dup2(raw.fileno(), 1)
+    os.dup2(raw.fileno(), 2)
     out = io.StringIO()
     error = None
     result = None
@@ -100,7 +121,8 @@ def _in_lab(func, args, kwargs, scratch):
         except BaseException as exc:  # noqa: B036 - brought back to the kernel as text
             error = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     _wait_for_orphans()
-    return out.getvalue(), result, error
+    raw.seek(0)
+    return out.getvalue() + raw.read().decode(errors="replace"), result, error
 
 
 def _wait_for_orphans(limit: float = 5.0) -> None:
@@ -122,7 +144,7 @@ def lab(func, *args, scratch: str | None = None, timeout: float = 30.0, **kwargs
     if not os.path.isdir(LAB):
         raise LabError(f"{LAB} is not a directory on this machine: the lab needs it")
     try:
-        text, result, error = sandbox.run(_in_lab, func, args, kwargs, scratch,
+        text, result, error = sandbox.run(_in_lab, os.getpid(), func, args, kwargs, scratch,
                                           timeout=timeout, leaves_mounts=True)
     except sandbox.SandboxError as exc:
         raise LabError(exc.text) from None

@@ -103,7 +103,7 @@ fi
 # other copy of the kit would grade the wrong files).
 venv_ok() {
   [ -x "$VENV/bin/python" ] && [ "$(cd / && "$VENV/bin/python" -c \
-    'import mountlab, pytest, rich, nbval, ipykernel, jupyterlab, os
+    'import mountlab, pytest, rich, nbval, ipykernel, jupyterlab, matplotlib, os
 print(os.path.realpath(list(mountlab.__path__)[0]))' 2>/dev/null)" = "$REPO/mountlab" ]
 }
 STAMP=$VENV/.mountlab-pyproject   # ./workshop's record of the pyproject.toml it installed

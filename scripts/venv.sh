@@ -38,10 +38,13 @@ mountlab_venv_create() {
     fi
     mountlab_say "setting up the kit's virtualenv in $mountlab_venv (first run, about a minute)..."
     "$py" -m venv "$mountlab_venv" >&2 || return 1
-    "$mountlab_venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >&2 &&
-    "$mountlab_venv/bin/python" -m pip install -q --disable-pip-version-check \
-        -e "$mountlab_root[notebooks,dev]" >&2 || {
-        mountlab_say "pip could not install the dependencies (see above); check the network and run again."
+    # pip's and setuptools' chatter goes to a log, shown only when something fails.
+    local log="$mountlab_venv/pip.log"
+    { "$mountlab_venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip &&
+      "$mountlab_venv/bin/python" -m pip install -q --disable-pip-version-check \
+        -e "$mountlab_root[notebooks,dev]"; } >"$log" 2>&1 || {
+        cat "$log" >&2
+        mountlab_say "pip could not install the dependencies (above, and in $log); check the network and run again."
         return 1
     }
 }

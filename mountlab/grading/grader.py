@@ -300,6 +300,7 @@ def grade_submission(source: Path, *, student: str | None = None,
                 remove_scratch(scratch)
             except OSError as exc:
                 outcome.problems.append(str(exc))
+                outcome.status = "error: " + "; ".join(outcome.problems)
     return outcome
 
 
@@ -330,8 +331,10 @@ def _grade_in(source: Path, scratch: Path, outcome: Outcome, *, timeout: float, 
     if jail:
         command = [sys.executable, "-m", "mountlab.grading.jail", str(scratch), "--", *command]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MOUNTLAB_", "PYTEST_"))}
+    # No third-party pytest plugins: they cannot change the grading, and loading them (say
+    # hypothesis, installed system-wide) can cost more than a step's checks.
     env.update(PYTHONDONTWRITEBYTECODE="1", HOME=str(scratch / "home"), NO_COLOR="1",
-               PYTHONPATH=str(registry.KIT_ROOT))
+               PYTHONPATH=str(registry.KIT_ROOT), PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
     before = _host_mounts()
     timed_out = False
     with open(out / "stdout.txt", "wb") as stdout, open(out / "stderr.txt", "wb") as stderr:

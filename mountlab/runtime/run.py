@@ -10,6 +10,12 @@ Three processes::
            +- init (PID 1; its own copy of the mount namespace)
                                    mounts /proc, pivot_root, execs the command
 
+The keeper is forked as soon as the run starts: while the runtime checks the specs (on the other
+CPU, when there is one), it makes its namespaces and imports what mounting needs. It touches
+nothing on the host until the runtime has sent it the checked plan (through a pipe, as
+``marshal`` data); a refused run kills it. It tells the runtime "P<pid>" when the command runs
+(the runtime records it) and the exit status once the volumes are unmounted.
+
 Every mount happens in the keeper's private mount namespace: when the last process in it dies, the
 kernel drops them all, so a ``kill -9`` at any moment leaves nothing mounted on the host. The init
 gets a copy of that namespace before pivot_root, so that the keeper still sees the volumes at their
@@ -20,14 +26,14 @@ flock, so a killed runtime never leaves a ghost in ``ps``.
 
 from __future__ import annotations
 
+import marshal
 import os
-import signal
 import stat
 import sys
 import time
 
 from mountlab.errors import VolumeSpecError
-from mountlab.runtime import learner, namespaces, rootfs, spec, state
+from mountlab.runtime import learner, rootfs, spec, state
 from mountlab.runtime.spec import Tmpfs, clean_target
 from mountlab.volume import Volume, volume_data_dir
 
@@ -35,17 +41,19 @@ TYPE_CHECKING = False  # typing costs milliseconds to import: only for the type 
 if TYPE_CHECKING:
     from typing import Any
 
+try:
+    # The C module behind ``signal``: the same calls and numbers, without the enums that
+    # ``signal`` builds at import (a millisecond of every run).
+    import _signal as signal
+except ImportError:  # pragma: no cover - a Python without it
+    import signal
+
 __all__ = ["run", "RunError", "DEFAULT_PATH", "error"]
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 EXIT_RUNTIME, EXIT_CANNOT_RUN, EXIT_NOT_FOUND = 125, 126, 127
 _FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
 _INTERACTIVE = (signal.SIGINT, signal.SIGQUIT)
-
-
-def _t(label):
-    if os.environ.get("MOUNTLAB_TT"):
-        os.write(2, b"TT %d %d %s %d\n" % (time.clock_gettime_ns(time.CLOCK_MONOTONIC), os.getpid(), label.encode(), time.process_time_ns()))
 
 
 class RunError(Exception):
@@ -238,24 +246,26 @@ def _plan(args: Any) -> dict[str, Any]:
 
 def run(args: Any) -> int:
     """``container run``: the exit status of the command, or 125/126/127 like Docker."""
-    _t("run-start")
+    keeper = _Keeper(preload=bool(getattr(args, "volume", None) or getattr(args, "mount", None)))
     try:
-        plan = _plan(args)
-    except learner.StepNotReady as exc:
-        error(f"{exc} (needed by -v)")
-        return EXIT_RUNTIME
-    except RunError as exc:
-        error(str(exc))
-        return EXIT_RUNTIME
-    _t("planned")
-    try:
-        return _start(plan)
-    except RunError as exc:
-        error(str(exc))
-        return EXIT_RUNTIME
-    except OSError as exc:
-        error(f"cannot start the container: {exc}")
-        return EXIT_RUNTIME
+        try:
+            plan = _plan(args)
+        except learner.StepNotReady as exc:
+            error(f"{exc} (needed by -v)")
+            return EXIT_RUNTIME
+        except RunError as exc:
+            error(str(exc))
+            return EXIT_RUNTIME
+        try:
+            return _start(plan, keeper)
+        except RunError as exc:
+            error(str(exc))
+            return EXIT_RUNTIME
+        except OSError as exc:
+            error(f"cannot start the container: {exc}")
+            return EXIT_RUNTIME
+    finally:
+        keeper.cancel()  # the run ended before the keeper got its plan
 
 
 def _record(cid: str, plan: dict[str, Any], volumes: list[Volume], tmpfs: list[Tmpfs],
@@ -278,7 +288,7 @@ def _record(cid: str, plan: dict[str, Any], volumes: list[Volume], tmpfs: list[T
     }
 
 
-def _start(plan: dict[str, Any]) -> int:
+def _start(plan: dict[str, Any], keeper: _Keeper) -> int:
     cid = state.new_container_id()
     # Real paths: the keeper compares them with the kernel's mount table, which has no symlinks.
     os.makedirs(state.containers_dir(), mode=0o711, exist_ok=True)
@@ -309,12 +319,10 @@ def _start(plan: dict[str, Any]) -> int:
                 hostname=hostname)
     plan["record"] = _record(cid, plan, volumes, tmpfs, anonymous)
     lock = state.create_container(cid, plan["record"])
-    _t("created")
     try:
         os.mkdir(plan["layer"], 0o755)
-        status = _supervise(plan, lock)
+        status = _supervise(plan, keeper, lock)
     finally:
-        _t("start-finally")
         os.close(lock)  # the record is dead from here on, whatever happens next
         if not state.remove_container(cid):
             if plan.get("keeper"):
@@ -323,7 +331,6 @@ def _start(plan: dict[str, Any]) -> int:
                 warn(f"left {cdir} in place: something is mounted below it")
         if plan["rm"]:
             _remove_anonymous(anonymous)
-    _t("removed")
     return status
 
 
@@ -357,51 +364,133 @@ def _wait(pid: int) -> int:
     return 128 - code if code < 0 else code
 
 
-def _supervise(plan: dict[str, Any], lock: int) -> int:
-    sys.stdout.flush()
-    sys.stderr.flush()
-    parent = os.getpid()
-    # The keeper reports its exit status here once the volumes are unmounted, so the runtime need
-    # not wait while the kernel tears the keeper's namespaces down (tens of ms on a busy host).
-    reader, writer = os.pipe2(os.O_CLOEXEC)
-    _t("fork-keeper")
-    keeper = os.fork()
-    if keeper == 0:
-        _t("keeper-up")
-        code = EXIT_RUNTIME
+class _Keeper:
+    """The keeper process, forked when the run starts (see the module's docstring)."""
+
+    def __init__(self, preload: bool = False) -> None:
+        self.pid: int | None = None
+        self.plan_w = self.report_r = -1
+        self.preload = preload
         try:
-            os.close(lock)  # the runtime alone holds the lock: the record dies with it
-            os.close(reader)
-            if os.environ.get("MOUNTLAB_PROF"):
-                import cProfile
-                prof = cProfile.Profile(time.process_time)
-                code = prof.runcall(_keeper, plan, parent)
-                prof.dump_stats(os.environ["MOUNTLAB_PROF"])
-            else:
-                code = _keeper(plan, parent)
-        except BaseException as exc:  # noqa: BLE001 - a forked child must never return
-            _report(exc)
+            self._fork()
+        except OSError:
+            pass  # tried again once the run is checked, and reported then (exit 125)
+
+    def _fork(self, *private: int) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        parent = os.getpid()
+        plan_r, plan_w = os.pipe2(os.O_CLOEXEC)
+        # The keeper reports its exit status here once the volumes are unmounted, so the runtime
+        # need not wait while the kernel tears its namespaces down (tens of ms on a busy host).
+        report_r, report_w = os.pipe2(os.O_CLOEXEC)
+        try:
+            pid = os.fork()
+        except OSError:
+            for fd in (plan_r, plan_w, report_r, report_w):
+                os.close(fd)
+            raise
+        if pid == 0:
+            for fd in (plan_w, report_r, *private):
+                os.close(fd)
+            _keeper_main(parent, plan_r, report_w, self.preload)  # never returns
+        os.close(plan_r)
+        os.close(report_w)
+        self.pid, self.plan_w, self.report_r = pid, plan_w, report_r
+
+    def start(self, lock: int) -> int:
+        """The keeper's PID, forking it now if that failed when the run started (then without
+        the lock: the runtime alone holds it, so that the record dies with the runtime)."""
+        if self.pid is None:
+            self._fork(lock)
+        return self.pid
+
+    def send(self, plan: dict[str, Any]) -> None:
+        """Hand the keeper the checked plan: from here on it mounts."""
+        wire = {key: plan[key] for key in _WIRE}
+        wire["ordered"] = [(True, (m.target, m.read_only, m.size, m.mode)) if isinstance(m, Tmpfs)
+                           else (False, tuple(m)) for m in plan["ordered"]]
+        try:
+            data = b"M" + marshal.dumps(wire)
+        except ValueError:  # a step returned something marshal does not know (a str subclass)
+            import pickle
+
+            data = b"P" + pickle.dumps(wire)
+        fd, self.plan_w = self.plan_w, -1
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        except BrokenPipeError:
+            pass  # the keeper is gone: its exit status tells how
         finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            _t("keeper-end")
-            try:
-                os.write(writer, b"%d" % code)
-            finally:
-                os._exit(code)
-    os.close(writer)
-    handler = _on_signal(keeper)
+            os.close(fd)
+
+    def cancel(self) -> None:
+        """The run ends before the plan was sent: the keeper has touched nothing, end it."""
+        if self.report_r >= 0 and self.plan_w < 0:
+            os.close(self.report_r)  # sent, then the runtime failed: the keeper dies with it
+            self.report_r = -1
+        if self.plan_w < 0:
+            return
+        os.close(self.plan_w)
+        os.close(self.report_r)
+        self.plan_w = self.report_r = -1
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+
+
+# What the keeper needs of the plan, besides the mounts ("ordered").
+_WIRE = ("cid", "lower", "layer", "merged", "tty", "hostname", "command", "env")
+
+
+def _receive(fd: int) -> bytes:
+    """What the runtime sent (b"" when it closed the pipe without sending a plan)."""
+    chunks = []
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks)
+
+
+def _decode(data: bytes) -> dict[str, Any]:
+    if data[:1] == b"P":
+        import pickle
+
+        plan = pickle.loads(data[1:])
+    else:
+        plan = marshal.loads(data[1:])
+    plan["ordered"] = [Tmpfs(*fields) if is_tmpfs else Volume(*fields)
+                       for is_tmpfs, fields in plan["ordered"]]
+    return plan
+
+
+def _supervise(plan: dict[str, Any], keeper: _Keeper, lock: int) -> int:
+    pid = keeper.start(lock)
+    handler = _on_signal(pid)
     for signum in _FORWARDED + _INTERACTIVE:
         signal.signal(signum, handler)
-    # One write of a few bytes is atomic: the first read has all of it, and the runtime need not
-    # wait for the keeper's exit (its memory and namespaces going away) to see the end of file.
-    report = os.read(reader, 64)
-    _t("report-read")
+    keeper.send(plan)
+    # The keeper writes "P<pid>\n" when the command runs, then its exit status once the volumes
+    # are unmounted; each is one write of a few bytes, so a read never gets half of one.
+    reader, report = keeper.report_r, b""
+    while chunk := os.read(reader, 64):
+        report += chunk
+        while report[:1] == b"P" and b"\n" in report:
+            line, _, report = report.partition(b"\n")
+            plan["record"].update(pid=int(line[1:]), status="running")
+            state.write_state(plan["cid"], plan["record"])
+        if report.isdigit():
+            break  # no need to wait for the keeper's exit (its memory, its namespaces)
     os.close(reader)
+    keeper.report_r = -1
     if report.isdigit():
-        plan["keeper"] = keeper  # still exiting: _start reaps it if it needs to
+        plan["keeper"] = pid  # still exiting: _start reaps it if it needs to
         return int(report)
-    return _wait(keeper)  # killed before it could report
+    return _wait(pid)  # killed before it could report
 
 
 def _report(exc: BaseException) -> None:
@@ -536,16 +625,66 @@ def _enforce(plan: dict[str, Any], volumes: list[Volume]) -> None:
             syscalls.mount(None, where[id(v)], flags=flag | rec)
 
 
-def _keeper(plan: dict[str, Any], parent: int) -> int:
-    namespaces.die_with_parent(signal.SIGKILL, parent)
-    userns = os.geteuid() != 0
-    namespaces.create(user=userns)
-    _t("unshared")
-    rootfs.make_private("/")
+def _keeper_main(parent: int, plan_r: int, report_w: int, preload: bool) -> None:
+    """The keeper process: never returns. Its namespaces first, then the plan, then the rest.
+
+    Until the plan comes, a ^C is only noted: a run refused or interrupted while being checked
+    ends here without a word (the runtime says what there is to say); one that goes ahead is
+    interrupted as soon as the plan is read, as it was before the keeper started early.
+    """
+    code, refused = EXIT_RUNTIME, False
+    interrupted: list[int] = []
+    try:
+        previous = signal.getsignal(signal.SIGINT)
+        if previous is signal.default_int_handler:
+            signal.signal(signal.SIGINT, lambda signum, _frame: interrupted.append(signum))
+        userns = os.geteuid() != 0
+        failed: Exception | None = None
+        try:
+            from mountlab.runtime import namespaces
+
+            namespaces.die_with_parent(signal.SIGKILL, parent)
+            namespaces.create(user=userns)
+            rootfs.make_private("/")
+        except Exception as exc:  # noqa: BLE001 - said only if the run goes ahead
+            failed = exc
+        if preload:  # what the steps' files import, ready before they run
+            try:
+                import mountlab.impl
+                import mountlab.mountinfo  # noqa: F401
+            except Exception:  # noqa: BLE001 - the step that imports it will say what is wrong
+                pass
+        data = _receive(plan_r)
+        refused = not data
+        signal.signal(signal.SIGINT, previous)
+        if not refused:
+            if interrupted:
+                raise KeyboardInterrupt
+            if failed is not None:
+                raise failed
+            plan = _decode(data)
+            plan["report"] = report_w
+            code = _keeper(plan, userns)
+    except BaseException as exc:  # noqa: BLE001 - a forked child must never return
+        if not refused:
+            _report(exc)
+    finally:
+        if refused:
+            os._exit(0)  # the run was refused or interrupted: nothing to say
+        sys.stdout.flush()
+        sys.stderr.flush()
+        try:
+            os.write(report_w, b"%d" % code)
+        finally:
+            os._exit(code)
+
+
+def _keeper(plan: dict[str, Any], userns: bool) -> int:
+    from mountlab.runtime import namespaces
+
     merged = rootfs.mount_overlay(plan["lower"], plan["layer"], userns=userns)
     rootfs.setup_dev(merged, plan["tty"])
     namespaces.set_hostname(plan["hostname"])
-    _t("rootfs-done")
     done: list[tuple[bool, list[str]]] = []  # (is_tmpfs, paths) in mount order
     try:
         volumes: list[Volume] = []
@@ -555,7 +694,6 @@ def _keeper(plan: dict[str, Any], parent: int) -> int:
             else:
                 done.append((False, _setup_volumes(plan, group)))
                 volumes += group
-        _t("volumes-done")
         _enforce(plan, volumes)
         return _run_init(plan)
     finally:
@@ -575,7 +713,6 @@ def _teardown(plan: dict[str, Any], done: list[tuple[bool, list[str]]]) -> None:
                     pass  # dropped with the namespace anyway
         elif paths:
             _teardown_volumes(plan["cid"], paths)
-    _t("teardown-done")
 
 
 def _run_init(plan: dict[str, Any]) -> int:
@@ -584,10 +721,8 @@ def _run_init(plan: dict[str, Any]) -> int:
     reader, writer = os.pipe2(os.O_CLOEXEC)
     sys.stdout.flush()
     sys.stderr.flush()
-    _t("fork-init")
     init = os.fork()
     if init == 0:
-        _t("init-up")
         os.close(reader)
         _init(plan, keeper, writer)  # never returns
     os.close(writer)
@@ -615,12 +750,9 @@ def _run_init(plan: dict[str, Any]) -> int:
         chunks.append(chunk)
     os.close(reader)
     failure = b"".join(chunks)
-    _t("exec-ok")
     if not failure:
-        plan["record"].update(pid=init, status="running")
-        state.write_state(plan["cid"], plan["record"])
+        os.write(plan["report"], b"P%d\n" % init)  # the runtime records it as running
     status = _wait(init)
-    _t("init-reaped")
     if failure:
         code, _, message = failure.decode(errors="replace").partition(" ")
         error(message)
@@ -631,6 +763,7 @@ def _run_init(plan: dict[str, Any]) -> int:
 def _init(plan: dict[str, Any], keeper: int, writer: int) -> None:
     """PID 1 of the container: never returns (exec or _exit)."""
     from mountlab import syscalls
+    from mountlab.runtime import namespaces
 
     code, message = EXIT_RUNTIME, "the container's init failed"
     try:
@@ -642,7 +775,6 @@ def _init(plan: dict[str, Any], keeper: int, writer: int) -> None:
         for signum in (*_FORWARDED, *_INTERACTIVE, signal.SIGPIPE, signal.SIGXFSZ):
             signal.signal(signum, signal.SIG_DFL)  # Python ignores SIGPIPE; the command must not
         # Only 0, 1, 2 and the error pipe (close-on-exec) may reach exec (runc CVE-2024-21626).
-        _t("init-pivoted")
         os.closerange(3, writer)
         os.closerange(writer + 1, 1 << 20)
         command = plan["command"]

@@ -83,6 +83,8 @@ _ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 def _encode_str(text: str) -> str:
     # JSON strings: escape what JSON requires; lone surrogates (undecodable file names, kept by
     # os.fsdecode) become \udcXX escapes, as json.dumps writes them.
+    if text.isprintable() and '"' not in text and "\\" not in text:
+        return '"' + text + '"'  # no control character, no surrogate: nothing to escape
     out = []
     for c in text:
         if c in _ESCAPES:

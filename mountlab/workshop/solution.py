@@ -47,8 +47,9 @@ def run(args: argparse.Namespace) -> int:
         out.line(tr(lang, f"  Stuck? ./workshop hint {step.number}",
                     f"  Bloqué ? ./workshop hint {step.number}"), "dim")
         return 1
-    out.code(path.read_text(), tr(lang, f"The reference solution of {ui.label(step, lang)} "
-                                        f"(solutions/{step.folder}/{step.filename}):",
-                                  f"La solution de référence de l'{ui.label(step, lang)} "
-                                  f"(solutions/{step.folder}/{step.filename}) :"))
+    where = f"solutions/{step.folder}/{step.filename}"
+    out.code(path.read_text(), tr(lang, f"Reference solution, {ui.label(step, lang)} ({where}):",
+                                  f"Solution de référence, {ui.label(step, lang)} ({where}) :"))
+    out.line(tr(lang, f"Compare it with yours: diff {ui.module_path(step)} {where}",
+                f"Comparez-la à la vôtre : diff {ui.module_path(step)} {where}"), "dim")
     return 0

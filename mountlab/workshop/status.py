@@ -52,7 +52,7 @@ def show_failure(out: ui.Out, grade: runner.StepGrade, lang: str) -> None:
         return
     left = sum(1 for c in grade.checks if not c.passed)
     out.parts((tr(lang, "  First failing check", "  Premier test qui échoue"), "bold"),
-              (f" ({left} {tr(lang, 'left', 'restant(s)')}): ", None),
+              (f" ({left} {tr(lang, 'left): ', 'restant(s)) : ')}", None),
               (f"{check.doc} (-{check.max_points})", "red"))
     if check.reason:
         out.line(f"    {check.reason}")
@@ -83,7 +83,7 @@ def show_next(out: ui.Out, grades: runner.Grades, lang: str) -> None:
     out.parts((tr(lang, "Next: ", "À faire : "), "bold"), (ui.label(step, lang), "bold cyan"),
               (f"  ({grade.points}/{step.points} points)", None))
     if grade.problem:
-        out.line(f"  {tr(lang, 'Fix this first', 'Corrigez d’abord ceci')}: {grade.problem}",
+        out.line(f"  {tr(lang, 'Fix this first:', 'Corrigez d’abord ceci :')} {grade.problem}",
                  "red")
         out.line(tr(lang, f"  edit   {ui.module_path(step)}",
                     f"  éditez {ui.module_path(step)}"))
@@ -118,7 +118,8 @@ def show_errors(out: ui.Out, grades: runner.Grades, lang: str) -> None:
     for grade in grades.steps.values():
         if grade.problem and grade is not current:
             out.line()
-            out.parts((f"{ui.label(grade.step, lang)}: ", "bold red"), (grade.problem, "red"))
+            out.parts((f"{ui.label(grade.step, lang)}{tr(lang, ':', ' :')} ", "bold red"),
+                      (grade.problem, "red"))
     for error in grades.errors:
         out.line()
         out.line(tr(lang, "The checks could not run:", "Les tests n'ont pas pu tourner :"),

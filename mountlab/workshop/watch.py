@@ -118,6 +118,7 @@ class Watch:
         self.interval, self.manual = interval, manual
         self.step: registry.Step = registry.steps()[0]
         self.grade: runner.StepGrade | None = None
+        self.seen: dict[str, tuple[int, int, int]] = {}  # the files as the last run saw them
 
     def t(self, en: str, fr: str) -> str:
         return tr(self.lang, en, fr)
@@ -136,6 +137,8 @@ class Watch:
         else:
             self.out.line(self.t(f"checking steps/{self.step.folder}...",
                                  f"vérification de steps/{self.step.folder}..."), "dim")
+        # Before the run: a save made while the checks run is seen by the next look.
+        self.seen = snapshot(self.step)
         self.grade = runner.grade([self.step.number], lang=self.lang).steps[self.step.number]
         self.out.clear()
         self.show()
@@ -145,7 +148,8 @@ class Watch:
         assert grade is not None
         full = grade.done
         out.parts(("mountlab watch  ", "bold"), (ui.label(step, self.lang), "bold cyan"),
-                  (f": {grade.points}/{step.points} points", "bold green" if full else "bold"))
+                  (f"{self.t(':', ' :')} {grade.points}/{step.points} points",
+                   "bold green" if full else "bold"))
         passed = sum(1 for c in grade.checks if c.passed)
         if grade.checks:
             out.bar(passed, len(grade.checks), self.t(
@@ -205,6 +209,7 @@ class Watch:
         self.out.line(self.t(f"Going on with {ui.label(current.step, 'en')}.",
                              f"On continue avec l'{ui.label(current.step, 'fr')}."), "bold")
         self.step, self.grade = current.step, current
+        self.seen = snapshot(current.step)
         self.out.line()
         self.show()
 
@@ -228,7 +233,6 @@ class Watch:
             self.check()
 
     def loop(self) -> int:
-        seen = snapshot(self.step)
         while True:
             key = self.keys.get(self.interval)
             if key is not None:
@@ -255,19 +259,17 @@ class Watch:
                     self.reset()
                 elif key == "":
                     self.check()
-                seen = snapshot(self.step)
                 continue
             if self.manual:
                 continue
             now = snapshot(self.step)
-            if now != seen:
+            if now != self.seen:
                 # An editor may save in several writes: wait until the folder is still.
                 time.sleep(0.15)
                 while (again := snapshot(self.step)) != now:
                     now = again
                     time.sleep(0.15)
                 self.check()
-                seen = snapshot(self.step)
 
 
 @ui.command(add_arguments)
@@ -303,6 +305,7 @@ def run(args: argparse.Namespace) -> int:
                              "green")
                     current = grades.steps[max(grades.steps)]
                 watch.step, watch.grade = current.step, current
+                watch.seen = snapshot(current.step)
                 out.clear()
                 watch.show()
             return watch.loop()

@@ -255,7 +255,7 @@ def oracle(folder: Path, tmp: Path) -> list[int]:
     work.mkdir(parents=True)
     report = work / "report.json"
     env = {k: v for k, v in os.environ.items() if k != "MOUNTLAB_IMPL"}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.update(PYTHONDONTWRITEBYTECODE="1", PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")  # as the grader
     subprocess.run([sys.executable, "-m", "mountlab.grading.jail", str(work), str(folder), "--",
                     sys.executable, "-m", "pytest", *check_targets(), "--impl", str(folder), "-q",
                     "-p", "no:cacheprovider", "--mountlab-report", str(report),

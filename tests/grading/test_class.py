@@ -34,7 +34,8 @@ def graded(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOUNTLAB_")}
     proc = subprocess.run([sys.executable, "-m", "mountlab", "grade-class",
                            str(tmp / "submissions"), "--out", str(tmp / "gradebook.csv"),
-                           "--timeout", "60", "--jobs", "2"], cwd=ROOT, env=env,
+                           "--timeout", "60", "--jobs", "2", "--reports", str(tmp / "reports")],
+                          cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=1800)
     return {"expected": expected, "proc": proc, "tmp": tmp, "gradebook": tmp / "gradebook.csv",
             "mounts_changed": _mount_ids() ^ mounts_before,
@@ -97,3 +98,29 @@ def test_known_bugs_lose_points_in_their_own_step(graded):
     assert len(bugs) == SIZE - len(classgen.specials())
     kept = [name for name in bugs if int(rows[name][name[:6]]) >= full[int(name[4:6]) - 1]]
     assert not kept, f"known bugs that kept every point of their step: {kept}"
+
+
+def test_every_kind_of_submission_gives_valid_gradescope_github_and_junit(graded,
+                                                                         gradescope_validator):
+    import json
+    import xml.etree.ElementTree as ET
+
+    from mountlab.grading import report
+    from mountlab.grading.grader import Outcome
+
+    reports = sorted((graded["tmp"] / "reports").glob("*.json"))
+    assert len(reports) == SIZE
+    for path in reports:
+        data = json.loads(path.read_text())
+        outcome = Outcome(data["student"], data["status"], data if data.get("steps") else None,
+                          duration=data["duration"])
+        results = report.to_gradescope(outcome)
+        gradescope_validator.validate(results)
+        assert results["score"] == data["total"], path.name
+        payload = report.to_github(outcome)
+        assert payload["status"] in ("pass", "fail", "error") and payload["max_score"] == \
+            data["max_total"]
+        assert sum(t["score"] for t in payload["tests"]) == data["total"]
+        root = ET.fromstring(report.to_junit(outcome))
+        assert sum(int(p.get("value")) for p in root.iter("property")
+                   if p.get("name") == "max_score") <= data["max_total"]

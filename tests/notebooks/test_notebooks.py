@@ -242,3 +242,83 @@ def test_nbval_as_a_normal_user_gives_the_same_outputs(capsys):
         assert after == before, "the host's mount table changed during the normal user's run"
     finally:
         shutil.rmtree(home, ignore_errors=True)  # the user's caches: nothing is mounted there
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+_HANG = '''
+import os, subprocess, time
+import labkit
+from mountlab import syscalls as sc
+
+def hang(path):
+    os.makedirs("/mnt/busy")
+    sc.mount("busy", "/mnt/busy", "tmpfs")
+    holder = subprocess.Popen(["sleep", "120"], cwd="/mnt/busy")
+    with open(path, "w") as f:
+        f.write(f"{os.getpid()} {holder.pid}")
+    time.sleep(120)
+
+labkit.lab(hang, PATH, timeout=300)
+'''
+
+
+def _said(kc) -> str:
+    out = []
+    while True:
+        try:
+            msg = kc.get_iopub_msg(timeout=0.5)
+        except Exception:  # queue.Empty
+            return " ".join(out)
+        if msg["msg_type"] in ("stream", "error"):
+            content = msg["content"]
+            out.append(content.get("text") or f"{content.get('ename')}: {content.get('evalue')}")
+
+
+def test_an_interrupted_or_killed_notebook_leaves_no_mount_and_no_process(tmp_path):
+    """A cell stopped halfway (the interrupt button, or the kernel killed) leaves the host's mount
+    table as it was, and the lab's processes end with it."""
+    _require_notebook_tools()
+    from jupyter_client.manager import KernelManager
+
+    pids_file = tmp_path / "pids"
+    before = _mount_table()
+    km = KernelManager(kernel_name="mountlab")
+    km.start_kernel(cwd=str(NOTEBOOKS))
+    kc = km.client()
+    try:
+        kc.start_channels()
+        kc.wait_for_ready(timeout=60)
+        for how in ("interrupt", "kill"):
+            pids_file.unlink(missing_ok=True)
+            msg_id = kc.execute(_HANG.replace("PATH", repr(str(pids_file))))
+            deadline = time.monotonic() + 30
+            while not pids_file.exists() or len(pids_file.read_text().split()) < 2:
+                assert time.monotonic() < deadline, f"the lab cell did not start: {_said(kc)}"
+                time.sleep(0.05)
+            pids = [int(p) for p in pids_file.read_text().split()]
+            assert all(_alive(p) for p in pids)
+            if how == "interrupt":
+                km.interrupt_kernel()
+                while True:
+                    reply = kc.get_shell_msg(timeout=30)
+                    if reply["parent_header"].get("msg_id") == msg_id:
+                        break
+                assert reply["content"]["status"] == "error"
+            else:
+                km.shutdown_kernel(now=True)  # SIGKILL
+            deadline = time.monotonic() + 10
+            while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not any(_alive(p) for p in pids), f"after {how}: lab processes still running"
+            assert _mount_table() == before, f"after {how}: the host's mount table changed"
+    finally:
+        kc.stop_channels()
+        if km.is_alive():
+            km.shutdown_kernel(now=True)
