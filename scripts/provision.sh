@@ -106,8 +106,8 @@ venv_ok() {
     'import mountlab, pytest, rich, nbval, ipykernel, jupyterlab, matplotlib, os
 print(os.path.realpath(list(mountlab.__path__)[0]))' 2>/dev/null)" = "$REPO/mountlab" ]
 }
-STAMP=$VENV/.mountlab-pyproject   # ./workshop's record of the pyproject.toml it installed
-stamp_before=$(cat "$STAMP" 2>/dev/null || true)
+STAMP=$VENV/.mountlab-pyproject   # ./workshop's record (its time) of the install it made
+stamp_before=$(stat -c %Y.%y "$STAMP" 2>/dev/null || true)
 if [ ! -e "$VENV" ] && ! as_owner test -w "$(dirname "$VENV")"; then
   install -d -o "$OWNER" "$VENV"   # e.g. under /opt: an empty folder the owner may fill
 fi
@@ -121,7 +121,7 @@ else
   [ -x "$VENV/bin/python" ] || as_owner python3 -m venv "$VENV"
 fi
 venv_changed=0
-[ "$(cat "$STAMP" 2>/dev/null || true)" = "$stamp_before" ] || venv_changed=1
+[ "$(stat -c %Y.%y "$STAMP" 2>/dev/null || true)" = "$stamp_before" ] || venv_changed=1
 if ! venv_ok; then
   # The notebook extras, should the bootstrap leave them out, or a venv of another copy.
   (cd "$REPO" && as_owner "$VENV/bin/python" -m pip install -q -e ".[notebooks]") \
