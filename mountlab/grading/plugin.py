@@ -256,6 +256,8 @@ class Grader:
                 readme = registry.get(step.number).readme(self.lang)
                 tr.write_line(f"      read {readme}" + (f"#{check.section}" if check.section
                                                          else ""))
+            if not full:
+                tr.write_line(f"  Stuck? ./workshop hint {step.number}")
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         after = _host_mounts()

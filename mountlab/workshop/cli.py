@@ -32,7 +32,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(chosen: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only the ``chosen`` command's module is imported to add its options."""
     p = _Parser(prog="./workshop", description="mountlab: build the volume feature of a small "
                 "container runtime, one graded step at a time.")
     p.add_argument("--version", action="version", version="mountlab 0.1.0")
@@ -40,21 +41,18 @@ def parser() -> argparse.ArgumentParser:
     for name, (module, help_text) in COMMANDS.items():
         cmd = sub.add_parser(name, help=help_text, description=help_text)
         cmd.set_defaults(module=module)
-        if name in sys.argv[1:2]:  # only the chosen command's module is imported
+        if name == chosen:
             importlib.import_module(f"mountlab.workshop.{module}").add_arguments(cmd)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    p = parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # ./workshop alone, or with status's options only (./workshop --lang fr), means status.
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
+        argv = ["status", *argv]
+    p = parser(argv[0])
     args, rest = p.parse_known_args(argv)
-    if args.command is None:
-        default = "status" if "status" in COMMANDS else None
-        if default is None:
-            p.print_help()
-            return 0
-        return main([default, *argv])
     module = importlib.import_module(f"mountlab.workshop.{args.module}")
     if rest and not getattr(module, "ACCEPTS_EXTRA", False):
         p.error(f"unrecognized arguments: {' '.join(rest)}")

@@ -242,8 +242,17 @@ def _remove_unmounted(tmp: str) -> None:
     mount: the sandbox's namespace is gone, so the host's table is the one to ask)."""
     from mountlab import mountinfo
 
-    if not mountinfo.mounts_under(tmp):
-        shutil.rmtree(tmp, ignore_errors=True)
+    if mountinfo.mounts_under(tmp):
+        return
+    # overlayfs leaves its work/work folder with mode 000: let the owner back in first (the
+    # walk goes top-down, so each folder is opened after its mode is fixed).
+    for dirpath, dirnames, _ in os.walk(tmp):
+        for name in dirnames:
+            try:
+                os.chmod(os.path.join(dirpath, name), 0o700)
+            except OSError:
+                pass
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def check_overlayfs(lang: str) -> Finding:
