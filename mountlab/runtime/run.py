@@ -543,6 +543,16 @@ def _setup_volumes(plan: dict[str, Any], group: list[Volume]) -> list[str]:
             raise RunError(f"step 4: resolve_target({merged!r}, {v.target!r}) returned "
                            f"{where!r}, outside the container's root filesystem; refusing to "
                            f"mount there (see {_readme(4)})")
+        if v.kind == "bind" and not os.path.lexists(v.source):
+            # -v creates a missing host directory, 0755, as Docker does (--mount refused it while
+            # planning): through the learner's step 1, with the mount point step 4 resolved.
+            try:
+                learner.call(1, "setup_volume", v.source, os.fspath(where))
+            except learner.StepFailed as exc:
+                if isinstance(exc.error, OSError):
+                    raise RunError(f"cannot create the bind source {v.source}: "
+                                   f"{learner.describe(exc.error)}") from None
+                _learner_bug(exc, f"setup_volume({v.source!r}, {os.fspath(where)!r})")
     try:
         mounted = learner.call(4, "setup_container_volumes", plan["cid"], merged, group)
     except learner.StepFailed as exc:

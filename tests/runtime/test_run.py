@@ -94,6 +94,16 @@ def test_source_exercise_scenario_verbatim(rt, host):
     assert (host / "test.txt").read_text() == "test data\n"
 
 
+def test_v_creates_a_missing_host_directory_through_step_1(rt, tmp_path):
+    missing = tmp_path / "new" / "volume"
+    proc = rt("run", "--rm", "-v", f"{missing}:/data", "busybox", "/bin/sh", "-c",
+              "echo made inside > /data/note")
+    assert proc.returncode == 0, proc.stderr
+    assert (missing / "note").read_text() == "made inside\n"
+    for path in (missing.parent, missing):
+        assert path.stat().st_mode & 0o7777 == 0o755, path
+
+
 def _drive_pty(argv: list[str], env: dict[str, str], script: bytes, timeout: float = 30):
     """Run ``argv`` on a new terminal, type ``script``, return (exit status, everything shown)."""
     pid, fd = pty.fork()
