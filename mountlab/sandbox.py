@@ -65,6 +65,18 @@ def enter_private_mount_namespace() -> None:
     syscalls.mount("none", "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
 
 
+def protect_host_root(writable: list[str]) -> None:
+    """Make the root filesystem read-only in this namespace, but for the ``writable`` folders.
+
+    Code under test that writes where it should not (``os.path.join(rootfs, "/srv")`` is
+    ``"/srv"``) then gets EROFS instead of littering the host. Files opened before stay writable:
+    they belong to the host's mount, not to this namespace's copy.
+    """
+    for path in writable:
+        syscalls.mount(path, path, None, syscalls.MS_BIND | syscalls.MS_REC)
+    syscalls.mount_setattr("/", syscalls.MOUNT_ATTR_RDONLY)
+
+
 def format_exception(exc: BaseException) -> str:
     """The traceback without this module's own frames: what the learner's code did."""
     tb = exc.__traceback__
@@ -134,12 +146,14 @@ def _send(fd: int, payload: dict) -> None:
 
 
 def _child(fd: int, func: Callable[..., Any], args: tuple, kwargs: dict,
-           leaves_mounts: bool) -> None:
+           leaves_mounts: bool, writable: list[str] | None) -> None:
     me = os.getpid()
     payload: dict[str, Any]
     try:
         ctypes.CDLL(None).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         enter_private_mount_namespace()
+        if writable is not None:
+            protect_host_root(writable)
         namespace = os.stat("/proc/self/ns/mnt").st_ino
         before = {m.mount_id for m in mountinfo.read()}
         result = func(*args, **kwargs)
@@ -193,9 +207,12 @@ def _read(fd: int, deadline: float) -> bytes | None:
 
 
 def run(func: Callable[..., Any], *args: Any, timeout: float = 10.0, leaves_mounts: bool = False,
-        **kwargs: Any) -> Any:
+        writable: list[str] | None = None, **kwargs: Any) -> Any:
     """``func(*args, **kwargs)`` in a child with its own mount namespace; its result, or
-    ``SandboxError`` (``ChildRaised`` when it raised, ``SandboxTimeout`` past ``timeout`` s)."""
+    ``SandboxError`` (``ChildRaised`` when it raised, ``SandboxTimeout`` past ``timeout`` s).
+
+    With ``writable``, the root filesystem is read-only in the child but for those folders.
+    """
     sys.stdout.flush()
     sys.stderr.flush()
     r, w = os.pipe()
@@ -203,7 +220,7 @@ def run(func: Callable[..., Any], *args: Any, timeout: float = 10.0, leaves_moun
     if pid == 0:
         os.close(r)
         os.setpgid(0, 0)
-        _child(w, func, args, kwargs, leaves_mounts)
+        _child(w, func, args, kwargs, leaves_mounts, writable)
     os.close(w)
     data = None
     try:

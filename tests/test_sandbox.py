@@ -79,3 +79,24 @@ def test_sys_exit_comes_back_as_an_exception():
     with pytest.raises(sandbox.ChildRaised) as raised:
         sandbox.run(exit, 4)
     assert raised.value.exc_type == "SystemExit"
+
+
+def _write_both(inside, outside):
+    with open(inside, "w") as f:
+        f.write("fine")
+    try:
+        os.mkdir(outside)
+    except OSError as exc:
+        return exc.errno
+    os.rmdir(outside)
+    return 0
+
+
+def test_the_host_root_is_read_only_but_for_the_writable_folders(tmp_path):
+    import errno
+
+    outside = "/mountlab-sandbox-probe"
+    assert sandbox.run(_write_both, str(tmp_path / "f"), outside,
+                       writable=[str(tmp_path)]) == errno.EROFS
+    assert (tmp_path / "f").read_text() == "fine"
+    assert not os.path.exists(outside)

@@ -172,7 +172,9 @@ class Grader:
         limit = pyfuncitem.get_closest_marker("timeout")
         args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
         timeout = limit.args[0] if limit else self.config.getoption("--check-timeout")
-        sandbox.run(pyfuncitem.obj, timeout=timeout,
+        # The host's files are read-only during a check, but for pytest's temporary folders.
+        scratch = str(pyfuncitem.config._tmp_path_factory.getbasetemp())
+        sandbox.run(pyfuncitem.obj, timeout=timeout, writable=[scratch],
                     leaves_mounts=pyfuncitem.get_closest_marker("leaves_mounts") is not None,
                     **args)
         return True
@@ -305,6 +307,9 @@ def reason(exc: BaseException, step: registry.Step | None) -> str:
                 f"steps/{step.folder}/{step.filename}" if step else "the step")
             return f"not written yet: {culprit} still raises NotImplementedError; fill in its TODOs"
         last = exc.text.splitlines()[-1] if exc.text else exc.exc_type
+        if "[Errno 30]" in last:
+            return (f"your code raised {last}: during a check only the check's own folders are "
+                    "writable, so this path reached the host's files, not the check's")
         return f"your code raised {last}"
     if isinstance(exc, sandbox.SandboxError):
         return exc.text.splitlines()[0]
