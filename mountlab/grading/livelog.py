@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
-from dataclasses import asdict, replace
 
 import pytest
 
@@ -33,19 +31,8 @@ def snapshot(config: pytest.Config) -> dict | None:
     grader = config.pluginmanager.get_plugin("mountlab-grader")
     if grader is None:
         return None
-    steps = grader.step_results()
-    for step in steps:  # points only: tracebacks would make every rewrite longer
-        step.checks = [replace(c, output="") for c in step.checks]
-    return {
-        "impl": grader.impl,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "points": sum(s.points for s in steps),
-        "max_points": sum(s.max_points for s in steps),
-        "hidden_points": sum(s.hidden_points for s in steps),
-        "hidden_max_points": sum(s.hidden_max_points for s in steps),
-        "steps": [asdict(s) for s in steps],
-        "partial": True,
-    }
+    # Points only: tracebacks would make every rewrite longer.
+    return {**grader.report(outputs=False), "partial": True}
 
 
 def _write() -> None:
