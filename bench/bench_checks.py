@@ -44,7 +44,8 @@ def main() -> int:
     bare = wall([py, "-c", "pass"], args.runs)
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "test_one.py").write_text("def test_one():\n    pass\n")
-        trivial = wall([py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_one.py"],
+        trivial = wall([py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:nbval",
+                        "test_one.py"],
                        args.runs, cwd=Path(tmp))
     print(f"peers: python -c pass {bare:.3f} s; pytest with one trivial test {trivial:.3f} s")
     print(f"{'step':<40}{'wall s':>8}{'x python':>10}{'x pytest':>10}{'budget':>8}")

@@ -72,9 +72,15 @@ def protect_host_root(writable: list[str]) -> None:
     ``"/srv"``) then gets EROFS instead of littering the host. Files opened before stay writable:
     they belong to the host's mount, not to this namespace's copy.
     """
+    # Every mount read-only (a separate /tmp, /home or /var too), then the writable folders
+    # bound over themselves and made writable again: new mounts, whose flags are this
+    # namespace's own, so clearing read-only is allowed even in a user namespace.
+    syscalls.mount_setattr("/", syscalls.MOUNT_ATTR_RDONLY, recursive=True)
+    for path in ("/proc", "/dev"):  # uid_map for nested user namespaces; /dev/null, /dev/pts
+        syscalls.mount_setattr(path, attr_clr=syscalls.MOUNT_ATTR_RDONLY, recursive=True)
     for path in writable:
         syscalls.mount(path, path, None, syscalls.MS_BIND | syscalls.MS_REC)
-    syscalls.mount_setattr("/", syscalls.MOUNT_ATTR_RDONLY)
+        syscalls.mount_setattr(path, attr_clr=syscalls.MOUNT_ATTR_RDONLY, recursive=True)
 
 
 def format_exception(exc: BaseException) -> str:

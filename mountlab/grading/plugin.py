@@ -137,11 +137,13 @@ class Grader:
             check = _check_id(item)
             result = self.results.get(check)
             if result is None:
-                doc = (getattr(item, "obj", None).__doc__ or "").strip().splitlines()
+                # The docstring's first paragraph, on one line: what the check verifies.
+                doc = [" ".join((getattr(item, "obj", None).__doc__ or "").strip()
+                                .split("\n\n")[0].split())]
                 result = self.results[check] = CheckResult(
                     nodeid=check, name=check.rsplit("::", 1)[-1], step=step.number,
                     max_points=mark.args[0], section=mark.kwargs.get("section", ""),
-                    doc=doc[0] if doc else check, hidden=bool(mark.kwargs.get("hidden")))
+                    doc=doc[0] or check, hidden=bool(mark.kwargs.get("hidden")))
                 # JUnit XML carries these as <property> elements; a parametrized check counts
                 # once, on its first case.
                 item.user_properties.append(("max_score", mark.args[0]))
@@ -315,6 +317,11 @@ def reason(exc: BaseException, step: registry.Step | None) -> str:
                 f"steps/{step.folder}/{step.filename}" if step else "the step")
             return f"not written yet: {culprit} still raises NotImplementedError; fill in its TODOs"
         last = exc.text.splitlines()[-1] if exc.text else exc.exc_type
+        where = re.findall(r'File "([^"]+)", line \d+', exc.text)
+        if exc.exc_type == "FileNotFoundError" and where and \
+                os.path.basename(where[-1]).startswith("test_"):
+            return (f"a file the check expected is gone ({last}): your code removed or never "
+                    "made it")
         if "[Errno 30]" in last:
             return (f"your code raised {last}: during a check only the check's own folders are "
                     "writable, so this path reached the host's files, not the check's")

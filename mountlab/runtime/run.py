@@ -530,6 +530,7 @@ def _setup_volumes(plan: dict[str, Any], group: list[Volume]) -> list[str]:
     merged = plan["merged"]
     # Ask the learner's resolve_target first: a target that it would put outside the root
     # filesystem is refused before step 4 creates anything there.
+    resolved = []
     for v in group:
         try:
             where = learner.call(4, "resolve_target", merged, v.target)
@@ -543,6 +544,8 @@ def _setup_volumes(plan: dict[str, Any], group: list[Volume]) -> list[str]:
             raise RunError(f"step 4: resolve_target({merged!r}, {v.target!r}) returned "
                            f"{where!r}, outside the container's root filesystem; refusing to "
                            f"mount there (see {_readme(4)})")
+        resolved.append((v, where))
+    for v, where in resolved:  # every target accepted: only now is anything created
         if v.kind == "bind" and not os.path.lexists(v.source):
             # -v creates a missing host directory, 0755, as Docker does (--mount refused it while
             # planning): through the learner's step 1, with the mount point step 4 resolved.

@@ -16,9 +16,10 @@ def unmount_volume(target: str, *, timeout: float = 2.5, lazy: bool = False) -> 
     not mounted, or does not exist, is not an error. The mount point is removed only when it is no
     longer mounted and empty: files are never deleted.
     """
-    # TODO 1: unmount the mounts below target first, deepest first (mountinfo.mounts_under), then
-    #         target itself. At each path call syscalls.umount2 again and again until it raises
-    #         OSError with EINVAL (mounts can be stacked); ENOENT (no such path) is fine too.
+    # TODO 1: call syscalls.umount2(target) again and again until it raises OSError with EINVAL
+    #         (mounts can be stacked); ENOENT (no such path) is fine too. On EBUSY, mounts below
+    #         target may be what keeps it busy: unmount those first, the same way
+    #         (mountinfo.mounts_under; read the table only then, it costs a pass over every mount).
     # TODO 2: on EBUSY, sleep a little (longer each time) and try again until the deadline
     #         (time.monotonic() at the start + timeout). Then, if lazy, detach it with
     #         umount2(path, syscalls.MNT_DETACH); otherwise raise MountBusyError(path, pids) with

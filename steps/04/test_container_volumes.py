@@ -152,7 +152,12 @@ def test_rollback_when_a_volume_fails(tmp_path, case):
             "it with a bare raise")
     else:
         assert "/proc/sys/c" in str(raised.value), f"the error must name the path: {raised.value}"
-    assert len(doubles.mounted()) == 3, f"3 volumes should have been mounted: {doubles.mounted()}"
+    if case == "mount-fails":
+        assert len(doubles.mounted()) == 3, \
+            f"3 volumes should have been mounted: {doubles.mounted()}"
+    else:  # refusing the target before mounting anything is as good as undoing the mounts
+        assert len(doubles.mounted()) in (0, 3), \
+            f"mounted {doubles.mounted()}: mount all the volumes before it, or none"
     assert mounted_under(tmp_path) == [], (
         "still mounted after the failure: " + ", ".join(mounted_under(tmp_path))
         + ". Undo what this call mounted before raising")

@@ -22,6 +22,9 @@ def parse(spec):
 def accepted(spec, want):
     """``spec`` parses into exactly the Volume ``want``."""
     got = parse(spec)
+    assert isinstance(got, Volume), (
+        f"parse_volume_spec({spec!r}) returned a {type(got).__name__}: return a "
+        "mountlab.volume.Volume, which the runtime expects")
     assert got == want, f"parse_volume_spec({spec!r}) returned {got!r}, expected {want!r}"
 
 
