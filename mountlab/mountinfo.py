@@ -23,8 +23,8 @@ from collections import namedtuple
 
 from mountlab import syscalls
 
-__all__ = ["Mount", "parse_line", "parse", "read", "find", "mounts_under", "is_mountpoint",
-           "unescape"]
+__all__ = ["Mount", "parse_line", "parse", "read", "find", "mounts_under", "within",
+           "is_mountpoint", "unescape"]
 
 _OCTAL = re.compile(rb"\\([0-7]{3})")
 
@@ -102,11 +102,15 @@ def find(target: str | os.PathLike, pid: int | str = "self") -> list[Mount]:
     return [m for m in read(pid) if m.mountpoint == path]
 
 
+def within(path: str, top: str) -> bool:
+    """True when ``path`` is ``top`` or below it: a comparison of the strings, as given."""
+    return path == top or path.startswith(top.rstrip("/") + "/")
+
+
 def mounts_under(path: str | os.PathLike, pid: int | str = "self") -> list[Mount]:
     """The mounts at ``path`` or below it, oldest first."""
     top = os.path.realpath(path)
-    prefix = top.rstrip("/") + "/"
-    return [m for m in read(pid) if m.mountpoint == top or m.mountpoint.startswith(prefix)]
+    return [m for m in read(pid) if within(m.mountpoint, top)]
 
 
 def is_mountpoint(path: str | os.PathLike) -> bool:

@@ -2,7 +2,12 @@
 # pyproject.toml, creating or re-syncing it when needed (like ./gradlew). Sets MOUNTLAB_PY.
 # MOUNTLAB_VENV chooses where the virtualenv lives (the VM keeps it off the synced folder).
 
-mountlab_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Builtins only (no subshell, no dirname): ./container pays for every fork at each start.
+mountlab_root=${BASH_SOURCE[0]%/scripts/venv.sh}
+case $mountlab_root in
+    /*) ;;
+    *) mountlab_root=$PWD/$mountlab_root ;;
+esac
 mountlab_venv="${MOUNTLAB_VENV:-$mountlab_root/.venv}"
 MOUNTLAB_PY="$mountlab_venv/bin/python"
 

@@ -14,7 +14,6 @@ fail to parse), the result is an ``Outcome`` with a status: ``ok``, ``timeout`` 
 from __future__ import annotations
 
 import ast
-import errno
 import functools
 import json
 import os
@@ -30,7 +29,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mountlab import mountinfo, registry
+from mountlab import fsutil, mountinfo, registry
 from mountlab.grading.jail import NOTE
 
 DEFAULT_TIMEOUT = 300.0
@@ -233,16 +232,11 @@ def _host_mounts() -> dict[int, mountinfo.Mount]:
     return {m.mount_id: m for m in mountinfo.read()}
 
 
-def _under(path: str, root: Path) -> bool:
-    root_s = str(root)
-    return path == root_s or path.startswith(root_s.rstrip("/") + "/")
-
-
 def _detach_under(root: Path, before: dict[int, mountinfo.Mount]) -> list[str]:
     """Detach the host mounts made since ``before`` at or below ``root``; their mount points."""
     from mountlab import syscalls
 
-    new = [m for i, m in _host_mounts().items() if i not in before and _under(m.mountpoint, root)]
+    new = [m for m in mountinfo.mounts_under(root) if m.mount_id not in before]
     for m in sorted(new, key=lambda m: m.mountpoint.count("/"), reverse=True):
         try:
             syscalls.umount2(m.mountpoint, syscalls.MNT_DETACH)
@@ -252,13 +246,9 @@ def _detach_under(root: Path, before: dict[int, mountinfo.Mount]) -> list[str]:
 
 
 def remove_scratch(path: Path) -> None:
-    """Delete a scratch folder, but never through a mount point: refuse while anything is mounted
-    at or below it (``rmtree`` would delete the files of the mounted source)."""
-    path = path.resolve()
-    mounted = [m.mountpoint for m in mountinfo.read() if _under(m.mountpoint, path)]
-    if mounted:
-        raise OSError(errno.EBUSY, "still mounted, not removed: " + ", ".join(mounted), str(path))
-    shutil.rmtree(path, ignore_errors=True)
+    """Delete a scratch folder, but never through a mount point: refuse (``OSError``, EBUSY) while
+    anything is mounted at or below it (``rmtree`` would delete the files of the mounted source)."""
+    fsutil.remove_tree(path.resolve(), ignore_errors=True)
 
 
 def _tail(path: Path, limit: int = 20000) -> str:
@@ -383,7 +373,7 @@ def _problems(outcome: Outcome, scratch: Path, leaked: list[str]) -> list[str]:
         problems.append("left mounts behind in the grader's namespace (detached): "
                         + ", ".join(mounts))
     outside = sorted({a or b for t in texts for a, b in _EROFS.findall(t)
-                      if not _under(a or b, scratch)})
+                      if not mountinfo.within(a or b, str(scratch))})
     if outside:
         problems.append("tried to write outside its folder (refused): " + ", ".join(outside[:5]))
     stray = [line.split(": ", 1)[-1] for line in outcome.log.splitlines()

@@ -155,30 +155,16 @@ def remove_tree(path: str) -> None:
     """Delete ``path`` and everything under it, refusing if anything is mounted there.
 
     ``shutil.rmtree`` crosses mount points and would delete a bind-mounted host directory's
-    files (moby #32327); it does not follow symlinks, which are data inside a rootfs.
+    files (moby #32327); symlinks, which are data inside a rootfs, are never followed.
     """
-    from mountlab import mountinfo
+    from mountlab import fsutil
 
-    if os.path.islink(path) or not os.path.isdir(path):
-        if os.path.lexists(path):
-            os.unlink(path)
-        return
-    busy = mountinfo.mounts_under(path)
-    if busy:
-        raise ImageError(f"{busy[0].mountpoint} is mounted under {path}: unmount it "
-                         f"(umount -R {busy[0].mountpoint}), then retry")
-
-    def _retry(func: Callable[..., Any], name: str, _exc: Any) -> None:
-        # A non-root user may meet read-only directories (a tar's 0555 dirs): open them up.
-        os.chmod(os.path.dirname(name), 0o700)
-        if os.path.isdir(name) and not os.path.islink(name):
-            os.chmod(name, 0o700)
-        func(name)
-
-    if sys.version_info >= (3, 12):
-        shutil.rmtree(path, onexc=_retry)
-    else:
-        shutil.rmtree(path, onerror=_retry)
+    try:
+        fsutil.remove_tree(path)
+    except fsutil.MountedError as exc:
+        busy = exc.mounts[0]
+        raise ImageError(f"{busy} is mounted under {path}: unmount it (umount -R {busy}), "
+                         "then retry") from None
 
 
 def _clean_stale(images: str) -> None:

@@ -337,12 +337,15 @@ def _start(plan: dict[str, Any], keeper: _Keeper) -> int:
 def _remove_anonymous(names: set[str]) -> None:
     if not names:
         return
-    import shutil
+    from mountlab import fsutil
 
     for name in names:
         path = os.path.dirname(volume_data_dir(name))
-        if os.path.isdir(path) and not state.mounted_below(path):  # never rmtree through a mount
-            shutil.rmtree(path, ignore_errors=True)
+        if os.path.isdir(path) and not os.path.islink(path):
+            try:
+                fsutil.remove_tree(path, ignore_errors=True)
+            except fsutil.MountedError:  # never deleted through a mount: left in place
+                pass
 
 
 def _on_signal(child: int) -> Any:

@@ -15,7 +15,6 @@ process holding it dies, ``kill -9`` included, so a stale entry can never pass f
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import os
@@ -140,8 +139,11 @@ def create_container(cid: str, record: dict[str, Any]) -> int:
     path = container_dir(cid)
     os.makedirs(containers_dir(), mode=0o711, exist_ok=True)
     os.mkdir(path, 0o711)
-    fd = os.open(os.path.join(path, "lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    # Locked before it gets its name: a `ps` cleaning stale entries must never find "lock"
+    # unlocked for a container being born (it would take it for a dead one and remove it).
+    fd = os.open(os.path.join(path, "lock.new"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.rename(os.path.join(path, "lock.new"), os.path.join(path, "lock"))
     write_state(cid, record)
     return fd
 
@@ -236,23 +238,12 @@ def remove_container(cid: str) -> bool:
         return False
     if _remove_flat(path):
         return True
-    import shutil
+    from mountlab import fsutil  # only here: it imports shutil (and bz2, lzma...)
 
     try:
-        shutil.rmtree(path)
+        fsutil.remove_tree(path)  # overlayfs's 000 work/work included
     except OSError:
-        # overlayfs leaves work/work with mode 000: open the directories up (never through a
-        # symlink: a container may have left links to host paths in its upper layer), retry.
-        for top, dirs, _ in os.walk(path):
-            for name in dirs:
-                full = os.path.join(top, name)
-                if not os.path.islink(full):
-                    with contextlib.suppress(OSError):
-                        os.chmod(full, 0o700)
-        try:
-            shutil.rmtree(path)
-        except OSError:
-            return False
+        return False
     return True
 
 

@@ -202,11 +202,13 @@ def remove_volume(name: str, *, in_use: dict[str, list[dict[str, Any]]] | None =
 
 
 def _rmtree_checked(path: str) -> None:
-    from mountlab import mountinfo
+    from mountlab import fsutil
 
-    if mountinfo.mounts_under(path):  # mounted between the check and the rename: keep it all
-        raise VolumeCommandError(f"{path} has a mount below it; unmount it, then remove {path}")
-    shutil.rmtree(path)
+    try:
+        fsutil.remove_tree(path, missing_ok=False)
+    except fsutil.MountedError:  # mounted between the check and the rename: keep it all
+        raise VolumeCommandError(f"{path} has a mount below it; unmount it, then remove {path}") \
+            from None
 
 
 def _clean_trash() -> None:

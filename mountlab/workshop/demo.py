@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -109,15 +108,17 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         status = 130
     finally:
-        left = _mounted_under(host)
-        if left:
+        from mountlab import fsutil
+
+        try:
+            fsutil.remove_tree(host, ignore_errors=True)
+        except fsutil.MountedError as exc:
+            left = exc.mounts
             out.line(tr(lang, f"{host} is kept: still mounted there: {', '.join(left)} "
                               f"(sudo umount -R {host}, then rmdir)",
                         f"{host} est gardé : encore monté dessous : {', '.join(left)} "
                         f"(sudo umount -R {host}, puis rmdir)"), "red")
             status = status or 1
-        else:
-            shutil.rmtree(host, ignore_errors=True)
     return status
 
 

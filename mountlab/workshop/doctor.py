@@ -9,6 +9,7 @@ profile can each refuse).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import re
@@ -240,19 +241,10 @@ def _overlay_in(tmp: str) -> None:
 def _remove_unmounted(tmp: str) -> None:
     """Remove a scratch folder, only once nothing is mounted below it (never delete through a
     mount: the sandbox's namespace is gone, so the host's table is the one to ask)."""
-    from mountlab import mountinfo
+    from mountlab import fsutil
 
-    if mountinfo.mounts_under(tmp):
-        return
-    # overlayfs leaves its work/work folder with mode 000: let the owner back in first (the
-    # walk goes top-down, so each folder is opened after its mode is fixed).
-    for dirpath, dirnames, _ in os.walk(tmp):
-        for name in dirnames:
-            try:
-                os.chmod(os.path.join(dirpath, name), 0o700)
-            except OSError:
-                pass
-    shutil.rmtree(tmp, ignore_errors=True)
+    with contextlib.suppress(fsutil.MountedError):
+        fsutil.remove_tree(tmp, ignore_errors=True)  # opens overlayfs's 000 work/work first
 
 
 def check_overlayfs(lang: str) -> Finding:

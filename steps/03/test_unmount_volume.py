@@ -292,6 +292,10 @@ def in_a_user_namespace(func, *, mount_namespace=True):
     with os.fdopen(r, "rb") as f:
         data = f.read()
     os.waitpid(pid, 0)
+    if not data:  # the child could not even set up its user namespace: not the learner's doing
+        raise RuntimeError("this machine refused a nested user namespace, which this check "
+                           "needs (kernel.unprivileged_userns_clone, max_user_namespaces, or a "
+                           "container's seccomp): run ./workshop doctor")
     return pickle.loads(data)
 
 
