@@ -33,3 +33,19 @@ def grade(tmp_path):
     def grade(targets, impl, *extra):
         return run_checks(list(targets), impl, tmp_path, *extra)
     return grade
+
+
+def _devices():
+    found = {}
+    for name in ("/dev/null", "/dev/zero", "/dev/full", "/dev/urandom"):
+        st = os.lstat(name)
+        found[name] = (st.st_ino, st.st_mode, st.st_rdev)
+    return found
+
+
+@pytest.fixture(autouse=True)
+def host_devices_untouched():
+    """Containers bind the host's device files: no test may remove or replace one."""
+    before = _devices()
+    yield
+    assert _devices() == before, "a host device file (/dev/null, ...) was removed or replaced"
