@@ -114,6 +114,9 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
     env = dict(os.environ, MOUNTLAB_STATE=str(work / "state"), MOUNTLAB_RUN=str(work / "run"),
                MOUNTLAB_IMPL="solutions")
+    # A learner's shell does not set it: without bytecode caches every run would compile the
+    # runtime's modules again (the warm-up run writes them).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     os.environ.update(MOUNTLAB_STATE=env["MOUNTLAB_STATE"], MOUNTLAB_RUN=env["MOUNTLAB_RUN"])
     rootfs = images.ensure_busybox()
     vols = []
