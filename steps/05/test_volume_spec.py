@@ -10,9 +10,7 @@ import pytest
 from mountlab.errors import VolumeSpecError
 from mountlab.grading.checks import snapshot
 from mountlab.impl import step
-from mountlab.volume import Volume
-
-PROPAGATIONS = ("shared", "rshared", "slave", "rslave", "private", "rprivate")
+from mountlab.volume import PROPAGATIONS, Volume
 
 
 def parse(spec):
