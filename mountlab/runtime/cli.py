@@ -2,7 +2,7 @@
 
     ./container run [--rm] [--name NAME] [-v SPEC]... [--mount SPEC]... IMAGE [CMD [ARG...]]
     ./container ps | inspect ID... | exec ID CMD...
-    ./container image ...  (mountlab/runtime/images.py)
+    ./container image ...  (mountlab/runtime/images/cli.py)
     ./container volume ... (mountlab/runtime/volumes.py)
 
 Only what a subcommand needs is imported, and only when it runs: a ``run`` must start nearly as
@@ -24,7 +24,7 @@ __all__ = ["main", "build_parser"]
 
 # name -> (module, one-line help shown before the module is imported)
 _PLUGINS = {
-    "image": ("mountlab.runtime.images", "build, import, list and remove images"),
+    "image": ("mountlab.runtime.images.cli", "build, import, list and remove images"),
     "volume": ("mountlab.runtime.volumes", "create, list, inspect and remove named volumes"),
 }
 
@@ -61,7 +61,7 @@ def _plugin(sub: Any, name: str, load: bool) -> None:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name != module_name:
+            if exc.name != module_name and not module_name.startswith(f"{exc.name}."):
                 raise
         else:
             module.register(sub)

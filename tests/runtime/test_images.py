@@ -1,4 +1,4 @@
-"""``./container image build|import|ls|rm`` (mountlab/runtime/images.py).
+"""``./container image build|import|ls|rm`` (mountlab/runtime/images/).
 
 State lives in throw-away directories (MOUNTLAB_STATE, MOUNTLAB_RUN). The debootstrap builds need
 the network and minutes: they run only with MOUNTLAB_SLOW=1.
@@ -18,11 +18,12 @@ import time
 import pytest
 
 from mountlab.runtime import cli, images, state
+from mountlab.runtime.images import busybox, debootstrap, tar_import
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 have_busybox = pytest.mark.skipif(
-    not any(os.path.isfile(p) and images._is_static_elf(p)
+    not any(os.path.isfile(p) and busybox.is_static_elf(p)
             for p in ("/bin/busybox", "/usr/bin/busybox")),
     reason="needs a static busybox: apt-get install busybox-static")
 slow = pytest.mark.skipif(os.environ.get("MOUNTLAB_SLOW") != "1",
@@ -74,7 +75,7 @@ def test_build_busybox_makes_a_usable_rootfs(env, container):
     assert code == 0, err
     rootfs = state.image_rootfs("busybox")
     assert rootfs in out
-    assert images._is_static_elf(os.path.join(rootfs, "bin/busybox"))
+    assert busybox.is_static_elf(os.path.join(rootfs, "bin/busybox"))
     sh = os.path.join(rootfs, "bin/sh")
     assert os.path.islink(sh)
     assert os.path.realpath(sh) == os.path.realpath(os.path.join(rootfs, "bin/busybox"))
@@ -160,8 +161,8 @@ def test_invalid_image_names(env, container, bad):
 
 
 def test_static_elf_detection():
-    assert not images._is_static_elf(sys.executable) or "static" in sys.executable
-    assert not images._is_static_elf(__file__)
+    assert not busybox.is_static_elf(sys.executable) or "static" in sys.executable
+    assert not busybox.is_static_elf(__file__)
 
 
 # --------------------------------------------------------------------------------------------
@@ -284,7 +285,7 @@ def test_extractor_never_follows_a_symlink(env, tmp_path):
     root = tmp_path / "root"
     root.mkdir()
     os.symlink(host, root / "dir")
-    extractor = images._Extractor(str(root))
+    extractor = tar_import.Extractor(str(root))
     info = tarfile.TarInfo("dir/pwned")
     with tarfile.open(make_tar(tmp_path / "t.tar", [("dir/pwned", "file", "x")])) as tar:
         info = tar.getmember("dir/pwned")
@@ -296,7 +297,7 @@ def test_extractor_never_follows_a_symlink(env, tmp_path):
 
 def test_interrupted_import_leaves_nothing(env, tmp_path, monkeypatch):
     tar = make_tar(tmp_path / "export.tar", EXPORT_LIKE)
-    real = images._Extractor.extract
+    real = tar_import.Extractor.extract
     calls = []
 
     def flaky(self, tar, rel, member):
@@ -305,7 +306,7 @@ def test_interrupted_import_leaves_nothing(env, tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(self, tar, rel, member)
 
-    monkeypatch.setattr(images._Extractor, "extract", flaky)
+    monkeypatch.setattr(tar_import.Extractor, "extract", flaky)
     with pytest.raises(KeyboardInterrupt):
         images.import_tar("half", tar, quiet=True)
     assert not os.path.exists(os.path.join(images_dir(env), "half"))
@@ -373,7 +374,7 @@ def test_debootstrap_progress_protocol():
                         b"W: KEYRING\nWA: /k.gpg\nWF: Cannot check Release signature; %s\n"
                         b"P: 3 10 DOWNDEBS\nPF: Downloading packages\n"
                         b"E: COULDNTDL\nEA: apt\nEF: Couldn't download package %s\n")
-    messages = list(images._debootstrap_messages(stream))
+    messages = list(debootstrap.read_messages(stream))
     assert messages == [
         ("P", "Downloading Release file", ["0", "100", "DOWNREL"]),
         ("I", "Retrieving bash 5.2", ["RETRIEVING"]),
