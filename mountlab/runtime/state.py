@@ -95,8 +95,9 @@ def _encode_str(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-def encode(value: Any, indent: str = "") -> str:
-    """JSON text for the records' plain values (dict, list, str, int, float, bool, None).
+def encode(value: Any, indent: str | None = "") -> str:
+    """JSON text for the records' plain values (dict, list, str, int, float, bool, None),
+    indented, or on one line when ``indent`` is None (the run plan the keeper reads).
 
     The json module costs more to import than a whole ``run`` may spend on writing its record
     (its decoder compiles regular expressions at import), hence this small encoder.
@@ -109,6 +110,13 @@ def encode(value: Any, indent: str = "") -> str:
         return repr(value)
     if isinstance(value, str):
         return _encode_str(value)
+    if indent is None:
+        if isinstance(value, dict):
+            return "{" + ",".join(f"{_encode_str(str(k))}:{encode(v, None)}"
+                                  for k, v in value.items()) + "}"
+        if isinstance(value, (list, tuple)):
+            return "[" + ",".join([encode(v, None) for v in value]) + "]"
+        raise TypeError(f"cannot encode {type(value).__name__} as JSON")
     inner = indent + "  "
     if isinstance(value, dict):
         if not value:

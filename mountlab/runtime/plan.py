@@ -1,0 +1,253 @@
+"""The run plan: from ``run``'s arguments and the image to what will be mounted where.
+
+``make`` checks everything about a run and creates nothing: the ``-v`` specs through the
+learner's step 5, the ``--mount`` specs, the image, each target against the image's own files
+and symlinks, the default command, the name. A refused run has changed nothing on the host.
+
+``place`` then gives the accepted plan its container: the id's paths, the anonymous volumes'
+names, the environment. The keeper receives it as one line of JSON (``to_json``/``from_json``):
+plain data, nothing a process could execute while reading it.
+
+The plan is a dict::
+
+    image, lower        the image's name and its rootfs (the overlay's lower layer)
+    command, name, rm, hostname         from the arguments (command: else the image's)
+    mounts              [(spec text, Volume | Tmpfs)] in the order given
+    cid, layer, merged  set by place: the id, the overlay's tmpfs, the container's root
+    ordered             the mounts once anonymous volumes have their name
+    volumes, tmpfs, anonymous           the same, by kind; anonymous volumes' names
+    tty, env            the caller's terminal, the command's environment
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from mountlab.errors import VolumeSpecError
+from mountlab.runtime import learner, rootfs, spec, state
+from mountlab.runtime.errors import RunError, learner_bug, readme
+from mountlab.runtime.spec import Tmpfs, clean_target
+from mountlab.volume import Volume
+
+TYPE_CHECKING = False  # typing costs milliseconds to import: only for the type checkers
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = ["make", "place", "to_json", "from_json", "DEFAULT_PATH"]
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def make(args: Any) -> dict[str, Any]:
+    """Check everything about the run and return its plan; creates nothing."""
+    mounts: list[tuple[str, Volume | Tmpfs]] = []
+    for text in args.volume or ():
+        mounts.append((text, _parse_volume(text)))
+    for text in args.mount or ():
+        try:
+            mounts.append((text, spec.parse_mount_spec(text)))
+        except VolumeSpecError as exc:
+            raise RunError(str(exc)) from None
+    try:
+        spec.check_mounts(mounts)
+    except VolumeSpecError as exc:
+        flag = "-v" if exc.spec in (args.volume or ()) else "--mount"
+        raise RunError(_naming(str(exc), flag, exc.spec or "")) from None
+    name, lower, config = _image(args.image)
+    _check_against_image(lower, mounts)
+    command = list(args.command or ()) or _default_command(lower, config)
+    if args.name is not None:
+        if not spec.valid_name(args.name) or len(args.name) > 128:
+            raise RunError(f'Invalid container name ("{args.name}"), only '
+                           "[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+    # Stale records of killed runtimes go now; then a live name is a real conflict.
+    for record in state.list_containers():
+        if args.name is not None and record.get("name") == args.name:
+            raise RunError(f'Conflict. The container name "/{args.name}" is already in use by '
+                           f'container "{record.get("id")}". Stop it or choose another name.')
+    return {"image": name, "lower": lower, "command": command, "mounts": mounts,
+            "name": args.name, "rm": bool(args.rm), "hostname": args.hostname}
+
+
+# ---------------------------------------------------------------------------------------------
+# the mounts asked for
+
+
+def _parse_volume(text: str) -> Volume:
+    """``-v`` goes through the active step 5, so that the learner's parser is the one used."""
+    try:
+        volume = learner.call(5, "parse_volume_spec", text)
+    except learner.StepFailed as exc:
+        if isinstance(exc.error, VolumeSpecError):
+            raise RunError(_naming(str(exc.error), "-v", text)) from None
+        learner_bug(exc, f"parse_volume_spec({text!r})")
+    if not isinstance(volume, Volume):
+        raise RunError(f"step 5: parse_volume_spec({text!r}) returned {volume!r}, not a Volume; "
+                       f"see {readme(5)}")
+    return volume
+
+
+def _naming(message: str, flag: str, text: str) -> str:
+    """Docker's wording, plus the spec when the wording does not show it (``invalid mode: x``)."""
+    return message if f"'{text}'" in message else f"{message} (in {flag} '{text}')"
+
+
+# ---------------------------------------------------------------------------------------------
+# the image, and the mounts against it
+
+
+def _image(ref: str) -> tuple[str, str, dict[str, Any]]:
+    """(name, rootfs, config) of image ``ref``: a name under ``<state>/images``, or the path of a
+    root filesystem directory (``./rootfs``, ``/srv/rootfs``)."""
+    if ref.startswith(("/", "./", "../")):
+        if not os.path.isdir(ref):
+            raise RunError(f"image root filesystem not found: {ref}")
+        return ref, os.path.realpath(ref), {}
+    lower = state.image_rootfs(ref)
+    if "/" in ref or not ref or not os.path.isdir(lower):
+        how = (f"./container image build {ref}" if ref in ("busybox", "debian", "ubuntu")
+               else f"./container image import {ref} FILE.tar")
+        raise RunError(f"Unable to find image '{ref}' locally: build it with {how} "
+                       "(./container image ls lists the images)")
+    return ref, os.path.realpath(lower), {"path": os.path.dirname(lower)}
+
+
+def _image_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The image's ``image.json`` (read only when its default command is needed)."""
+    if "path" not in config:
+        return config
+    import json
+
+    try:
+        with open(os.path.join(config["path"], "image.json"), encoding="utf-8") as f:
+            found = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _default_command(lower: str, config: dict[str, Any]) -> list[str]:
+    cmd = _image_config(config).get("Cmd")
+    if isinstance(cmd, list) and cmd and all(isinstance(c, str) for c in cmd):
+        return cmd
+    for shell in ("/bin/bash", "/bin/sh"):
+        if os.path.lexists(rootfs.resolve_in_root(lower, shell)):
+            return [shell]
+    raise RunError("no command given and the image has no /bin/bash or /bin/sh")
+
+
+def _is_dir_source(m: Volume | Tmpfs) -> bool:
+    if m.kind != "bind":
+        return True  # named and anonymous volumes and tmpfs are directories
+    try:
+        return stat.S_ISDIR(os.stat(m.source).st_mode)
+    except FileNotFoundError:
+        return True  # -v creates a missing source as a directory
+    except OSError as exc:
+        raise RunError(f"cannot use bind source {m.source}: {exc.strerror}") from None
+
+
+def _check_against_image(lower: str, mounts: list[tuple[str, Volume | Tmpfs]]) -> None:
+    """Refuse what would fail half-way through the start: a file over a directory of the image or
+    the reverse, a target below a file mount, a target that the image's symlinks lead into /proc."""
+    files: dict[str, str] = {}
+    for text, m in mounts:
+        target = clean_target(m.target)
+        try:
+            host = rootfs.resolve_in_root(lower, target)
+        except OSError as exc:
+            raise RunError(f"cannot resolve {target} in the image: {exc.strerror}: "
+                           f"'{text}'") from None
+        inner = "/" + os.path.relpath(host, lower).removeprefix(".").lstrip("/")
+        if inner == "/":
+            raise RunError(f"invalid mount path: '{target}' leads to the container's / through "
+                           f"the image's symlinks: '{text}'")
+        if inner == "/proc" or inner.startswith("/proc/"):
+            raise RunError(f"invalid mount path: '{target}' leads into /proc through the image's "
+                           f"symlinks: '{text}'")
+        is_dir = _is_dir_source(m)
+        try:
+            st = os.lstat(host)
+        except FileNotFoundError:
+            pass
+        except NotADirectoryError:
+            raise RunError(f"cannot mount on {target}: one of its parents in the image is not a "
+                           f"directory: '{text}'") from None
+        else:
+            if is_dir != stat.S_ISDIR(st.st_mode):
+                what, there = ("directory", "file") if is_dir else ("file", "directory")
+                raise RunError(f"cannot mount {what} {m.source or m.kind} on {target}: the image "
+                               f"has a {there} there (are you trying to mount a directory onto a "
+                               f"file or vice-versa?): '{text}'")
+        if not is_dir:
+            files[target] = m.source
+    for text, m in mounts:
+        target = clean_target(m.target)
+        parent = os.path.dirname(target)
+        while parent != "/":
+            if parent in files:
+                raise RunError(f"cannot mount on {target}: {parent} is a file mount of "
+                               f"{files[parent]}: '{text}'")
+            parent = os.path.dirname(parent)
+
+
+# ---------------------------------------------------------------------------------------------
+# the accepted plan gets its container
+
+
+def place(plan: dict[str, Any], cid: str, cdir: str) -> None:
+    """Complete ``plan`` for container ``cid`` whose directory is ``cdir`` (a real path: the
+    keeper compares it with the kernel's mount table, which has no symlinks)."""
+    # Anonymous volumes get their name now (Docker: 64 hex digits; here the container's id and
+    # the spec's position), so that the record and --rm know where their data is.
+    volumes: list[Volume] = []
+    tmpfs: list[Tmpfs] = []
+    anonymous: set[str] = set()
+    ordered: list[Volume | Tmpfs] = []
+    for index, (_, m) in enumerate(plan["mounts"]):
+        if isinstance(m, Tmpfs):
+            tmpfs.append(m)
+        else:
+            if m.kind == "volume" and not m.source:
+                m = Volume(f"{cid}-{index}", m.target, m.read_only, "volume", m.propagation,
+                           m.modes)
+                anonymous.add(m.source)
+            volumes.append(m)
+        ordered.append(m)
+    tty = os.ttyname(0) if os.isatty(0) else None
+    hostname = plan["hostname"] or cid[:12]
+    env = {"PATH": DEFAULT_PATH, "HOSTNAME": hostname, "HOME": "/root"}
+    if tty or os.isatty(1):
+        env["TERM"] = os.environ.get("TERM") or "xterm"
+    plan.update(cid=cid, layer=os.path.join(cdir, "fs"),
+                merged=os.path.join(cdir, "fs", "rootfs"), ordered=ordered, volumes=volumes,
+                tmpfs=tmpfs, anonymous=anonymous, tty=tty, env=env, hostname=hostname)
+
+
+# ---------------------------------------------------------------------------------------------
+# the plan on the wire, runtime -> keeper
+
+# What the keeper needs of the plan, besides the mounts ("ordered").
+_WIRE = ("cid", "lower", "layer", "merged", "tty", "hostname", "command", "env")
+
+
+def to_json(plan: dict[str, Any]) -> bytes:
+    """What the keeper needs, as one line of JSON. Each mount is ``{"tmpfs": [target, read_only,
+    size, mode]}`` or ``{"volume": [the Volume's fields]}``: lists, which cost a thousand
+    volumes less to write than objects."""
+    wire: dict[str, Any] = {key: plan[key] for key in _WIRE}
+    wire["ordered"] = [{"tmpfs": [m.target, m.read_only, m.size, m.mode]} if isinstance(m, Tmpfs)
+                       else {"volume": list(m)} for m in plan["ordered"]]
+    # The runtime's own encoder: the json module would cost its import on every run.
+    return state.encode(wire, None).encode()
+
+
+def from_json(data: bytes) -> dict[str, Any]:
+    """The keeper's side of ``to_json``."""
+    import json
+
+    plan = json.loads(data)
+    plan["ordered"] = [Tmpfs(*m["tmpfs"]) if "tmpfs" in m else Volume(*m["volume"])
+                       for m in plan["ordered"]]
+    return plan
