@@ -52,21 +52,6 @@ def setup(plan: dict[str, Any], done: Done) -> None:
     _enforce(plan, volumes)
 
 
-def teardown(plan: dict[str, Any], done: Done) -> None:
-    """Undo in reverse: our own tmpfs directly, the volumes through the learner's step 4."""
-    from mountlab import syscalls
-
-    for is_tmpfs, paths in reversed(done):
-        if is_tmpfs:
-            for path in reversed(paths):
-                try:
-                    syscalls.umount2(path, syscalls.MNT_DETACH)
-                except OSError:
-                    pass  # dropped with the namespace anyway
-        elif paths:
-            _teardown_volumes(plan["cid"], paths)
-
-
 def _mount_tmpfs(merged: str, t: Tmpfs) -> str:
     from mountlab import syscalls
 
@@ -125,14 +110,6 @@ def _setup_volumes(plan: dict[str, Any], group: list[Volume]) -> list[str]:
     return mounted
 
 
-def _teardown_volumes(cid: str, mounted: list[str]) -> None:
-    try:
-        learner.call(4, "teardown_container_volumes", cid, mounted)
-    except (learner.StepNotReady, learner.StepFailed) as exc:
-        warn(f"unmounting the volumes through step 4: {exc}; the kernel drops them with the "
-             "container's mount namespace anyway")
-
-
 def _enforce(plan: dict[str, Any], volumes: list[Volume]) -> None:
     """Read-only volumes must be read-only all the way down (their submounts too), and the
     propagation asked for applied. If the step left a writable mount, say so and fix it."""
@@ -177,3 +154,26 @@ def _enforce(plan: dict[str, Any], volumes: list[Volume]) -> None:
                     "private": syscalls.MS_PRIVATE}[v.propagation.removeprefix("r")]
             rec = syscalls.MS_REC if v.propagation.startswith("r") else 0
             syscalls.mount(None, where[id(v)], flags=flag | rec)
+
+
+def teardown(plan: dict[str, Any], done: Done) -> None:
+    """Undo in reverse: our own tmpfs directly, the volumes through the learner's step 4."""
+    from mountlab import syscalls
+
+    for is_tmpfs, paths in reversed(done):
+        if is_tmpfs:
+            for path in reversed(paths):
+                try:
+                    syscalls.umount2(path, syscalls.MNT_DETACH)
+                except OSError:
+                    pass  # dropped with the namespace anyway
+        elif paths:
+            _teardown_volumes(plan["cid"], paths)
+
+
+def _teardown_volumes(cid: str, mounted: list[str]) -> None:
+    try:
+        learner.call(4, "teardown_container_volumes", cid, mounted)
+    except (learner.StepNotReady, learner.StepFailed) as exc:
+        warn(f"unmounting the volumes through step 4: {exc}; the kernel drops them with the "
+             "container's mount namespace anyway")
