@@ -132,9 +132,7 @@ def _main(parent: int, plan_r: int, report_w: int, preload: bool) -> None:
             rootfs.make_private("/")
         except Exception as exc:  # noqa: BLE001 - said only if the run goes ahead
             failed = exc
-        # What reading the plan and mounting need, imported while the runtime checks the run.
-        import json  # noqa: F401
-
+        # What mounting needs, imported while the runtime checks the run.
         from mountlab.runtime import init, mounts  # noqa: F401
         if preload:  # what the steps' files import, ready before they run
             try:

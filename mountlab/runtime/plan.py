@@ -17,6 +17,7 @@ The plan is a dict::
     ordered             the mounts once anonymous volumes have their name
     volumes, tmpfs, anonymous           the same, by kind; anonymous volumes' names
     tty, env            the caller's terminal, the command's environment
+    record, keeper      added by run.py: the container's state.json, the keeper's PID
 """
 
 from __future__ import annotations
@@ -245,9 +246,35 @@ def to_json(plan: dict[str, Any]) -> bytes:
 
 def from_json(data: bytes) -> dict[str, Any]:
     """The keeper's side of ``to_json``."""
-    import json
-
-    plan = json.loads(data)
+    plan = _read_json(data.decode())
     plan["ordered"] = [Tmpfs(*m["tmpfs"]) if "tmpfs" in m else Volume(*m["volume"])
                        for m in plan["ordered"]]
     return plan
+
+
+class _Scanner:
+    """What the C scanner behind ``json.loads`` reads from its decoder: plain JSON, no NaN."""
+
+    strict, object_hook, object_pairs_hook, parse_float, parse_int = True, None, None, float, int
+
+    @staticmethod
+    def parse_constant(name: str) -> None:
+        raise ValueError(f"the plan is not plain JSON: {name}")
+
+
+def _read_json(text: str) -> Any:
+    """``json.loads(text)`` through the C scanner it uses: importing ``json`` itself compiles
+    regular expressions, a millisecond of every run (as ``_signal`` is used for ``signal``)."""
+    try:
+        from _json import make_scanner
+    except ImportError:  # pragma: no cover - a Python without the C accelerator
+        import json
+
+        return json.loads(text)
+    try:
+        value, end = make_scanner(_Scanner())(text, 0)
+    except StopIteration as exc:
+        raise ValueError(f"the plan is not complete JSON (at {exc.value})") from None
+    if text[end:].strip():
+        raise ValueError(f"the plan has extra data after its JSON (at {end})")
+    return value

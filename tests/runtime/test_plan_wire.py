@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
+
 from mountlab.runtime import plan as plans
 from mountlab.runtime.spec import Tmpfs
 from mountlab.volume import Volume
@@ -51,3 +53,10 @@ def test_the_keeper_gets_the_same_plan_back():
     assert [(t.target, t.read_only, t.size, t.mode) for t in tmpfs] == [
         ("/t", True, 1 << 20, 0o1777), ("/u", False, None, None)]
     assert tmpfs[0].options() == "size=1048576,mode=1777"
+
+
+def test_the_keeper_refuses_what_is_not_a_whole_plain_json_plan():
+    whole = plans.to_json(_plan())
+    for bad in (whole[:-1], whole + b" {}", whole.replace(b'"tty":null', b'"tty":NaN')):
+        with pytest.raises(ValueError):
+            plans.from_json(bad)
