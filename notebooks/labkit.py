@@ -9,6 +9,10 @@ interrupted or the kernel killed, so the host's mount table stays as it was.
 
 What ``func`` prints is captured in the child and printed by the kernel once the call returns
 (forked children must not write to the kernel's own output streams).
+
+The sentences printed here exist in English and French (``MESSAGES``); the French notebooks
+(``notebooks/fr/``) load this same module through ``notebooks/fr/labkit.py``, which calls
+``set_language("fr")``.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ _PR_SET_PDEATHSIG = 1
 # Commands run with a fixed, plain environment so that their output is the same everywhere.
 ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C",
        "LANG": "C", "COLUMNS": "110", "TERM": "dumb", "HOME": "/", "PYTHONDONTWRITEBYTECODE": "1",
-       "PYTHONPATH": str(KIT)}
+       "PYTHONPATH": str(KIT), "MOUNTLAB_LANG": "en"}
 
 # ``./container`` in a command given to ``sh`` runs the runtime with the kernel's own Python (the
 # kit's venv), whatever the working directory: the same program as the ./container wrapper.
@@ -51,6 +55,66 @@ CONTAINER_ARGV = [sys.executable, "-m", "mountlab.runtime"]
 CONTAINER = " ".join(shlex.quote(a) for a in CONTAINER_ARGV)
 
 _host_before: list[str] | None = None
+
+# -- language --------------------------------------------------------------------------------------
+
+LANGS = ("en", "fr")
+# Every sentence this module prints or raises, both languages side by side.
+MESSAGES: dict[str, dict[str, str]] = {
+    "recorded": {
+        "en": "host mount table recorded; the lab runs in throwaway mount namespaces",
+        "fr": "table de montage de l'hôte enregistrée ; le labo tourne dans des namespaces de "
+              "montage jetables"},
+    "not_started": {
+        "en": "start() was not run: nothing to compare",
+        "fr": "start() n'a pas été exécuté : rien à comparer"},
+    "unchanged": {
+        "en": "host mount table unchanged: {answer}",
+        "fr": "table de montage de l'hôte inchangée : {answer}"},
+    "yes": {"en": "yes", "fr": "oui"},
+    "no": {"en": "NO", "fr": "NON"},
+    "new": {"en": "  new:", "fr": "  en plus :"},
+    "gone": {"en": "  gone:", "fr": "  disparue :"},
+    "no_lab_dir": {
+        "en": "{lab} is not a directory on this machine: the lab needs it",
+        "fr": "{lab} n'est pas un répertoire sur cette machine : le labo en a besoin"},
+    "still_mounted": {
+        "en": "something is still mounted below {path}: not removing it",
+        "fr": "quelque chose est encore monté sous {path} : il n'est pas supprimé"},
+    "exit_status": {"en": "[exit status {status}]", "fr": "[code de sortie {status}]"},
+    "ended_at_once": {
+        "en": "the container {name} ended at once: {output}",
+        "fr": "le conteneur {name} s'est arrêté aussitôt : {output}"},
+    "did_not_start": {
+        "en": "the container {name} did not start within 15 s",
+        "fr": "le conteneur {name} n'a pas démarré en 15 s"},
+    "write_failed": {
+        "en": "  write {path}: {errno} ({strerror})",
+        "fr": "  écriture dans {path} : {errno} ({strerror})"},
+    "write_ok": {"en": "  write {path}: ok", "fr": "  écriture dans {path} : ok"},
+    "tree_title": {"en": "{title}: {count} mounts", "fr": "{title} : {count} montages"},
+}
+_lang = "en"
+
+
+def set_language(lang: str) -> None:
+    """Print this module's sentences in ``lang`` (``en`` or ``fr``), and make the kit's own
+    programs started from here (``./container``, ``mountlab``) speak it too."""
+    global _lang
+    if lang not in LANGS:
+        raise ValueError(f"language {lang!r}: choose one of {', '.join(LANGS)}")
+    _lang = lang
+    ENV["MOUNTLAB_LANG"] = lang
+    os.environ["MOUNTLAB_LANG"] = lang
+
+
+set_language("en")  # whatever the learner's environment says: the notebook decides
+
+
+def message(key: str, **values: object) -> str:
+    """The sentence ``key`` in the notebook's language, with ``values`` filled in."""
+    return MESSAGES[key][_lang].format(**values)
+
 
 
 class LabError(RuntimeError):
@@ -68,22 +132,22 @@ def start() -> None:
     """Remember the host's mount table, to compare at the end of the notebook."""
     global _host_before
     _host_before = _host_lines()
-    print("host mount table recorded; the lab runs in throwaway mount namespaces")
+    print(message("recorded"))
 
 
 def check_host() -> None:
     """Say whether the host's mount table is the one recorded by ``start()``."""
     now = _host_lines()
     if _host_before is None:
-        print("start() was not run: nothing to compare")
+        print(message("not_started"))
     elif now == _host_before:
-        print("host mount table unchanged: yes")
+        print(message("unchanged", answer=message("yes")))
     else:
-        print("host mount table unchanged: NO")
+        print(message("unchanged", answer=message("no")))
         for line in sorted(set(now) - set(_host_before)):
-            print("  new:", line)
+            print(message("new"), line)
         for line in sorted(set(_host_before) - set(now)):
-            print("  gone:", line)
+            print(message("gone"), line)
 
 
 # -- the lab ---------------------------------------------------------------------------------------
@@ -142,7 +206,7 @@ def lab(func, *args, scratch: str | None = None, timeout: float = 30.0, **kwargs
     """``func(*args, **kwargs)`` in a throwaway mount namespace with the lab on ``/mnt``;
     prints what it printed and returns what it returned."""
     if not os.path.isdir(LAB):
-        raise LabError(f"{LAB} is not a directory on this machine: the lab needs it")
+        raise LabError(message("no_lab_dir", lab=LAB))
     try:
         text, result, error = sandbox.run(_in_lab, os.getpid(), func, args, kwargs, scratch,
                                           timeout=timeout, leaves_mounts=True)
@@ -173,7 +237,7 @@ def remove_scratch(path: str) -> bool:
     def remove():
         mounts = mountinfo.read()
         if subtree(mounts, lab_mount(mounts))[1:]:
-            raise LabError(f"something is still mounted below {path}: not removing it")
+            raise LabError(message("still_mounted", path=path))
         for name in os.listdir(LAB):
             full = os.path.join(LAB, name)
             if os.path.isdir(full) and not os.path.islink(full):
@@ -203,7 +267,7 @@ def sh(*commands: str, env: dict | None = None, cwd: str = "/", show: str | None
         print(proc.stdout, end="" if proc.stdout.endswith("\n") or not proc.stdout else "\n")
         status = proc.returncode
         if status:
-            print(f"[exit status {status}]")
+            print(message("exit_status", status=status))
     return status
 
 
@@ -223,7 +287,7 @@ def start_container(name: str, *run_args: str, env: dict | None = None):
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise LabError(f"the container {name} ended at once: {proc.stdout.read()}")
+            raise LabError(message("ended_at_once", name=name, output=proc.stdout.read()))
         out = run_quiet(*CONTAINER_ARGV, "inspect", name, env=env)
         if out.returncode == 0:
             record = json.loads(out.stdout)[0]
@@ -231,7 +295,7 @@ def start_container(name: str, *run_args: str, env: dict | None = None):
                 return proc, record
         time.sleep(0.02)
     stop_container(proc)
-    raise LabError(f"the container {name} did not start within 15 s")
+    raise LabError(message("did_not_start", name=name))
 
 
 def stop_container(proc) -> str:
@@ -251,9 +315,9 @@ def try_write(path: str, text: str = "hello\n") -> bool:
         with open(path, "w") as f:
             f.write(text)
     except OSError as exc:
-        print(f"  write {path}: {errname(exc)} ({exc.strerror})")
+        print(message("write_failed", path=path, errno=errname(exc), strerror=exc.strerror))
         return False
-    print(f"  write {path}: ok")
+    print(message("write_ok", path=path))
     return True
 
 
@@ -392,7 +456,8 @@ def draw(host: list, container: list, *, host_title: str = "host",
         ax.set_xlim(0, 1)
         ax.set_ylim(-rows - 0.5, 1)
         ax.axis("off")
-        ax.set_title(f"{title}: {len(tree)} mounts", loc="left", fontsize=11, fontweight="bold")
+        ax.set_title(message("tree_title", title=title, count=len(tree)), loc="left",
+                     fontsize=11, fontweight="bold")
         where: dict[int, tuple[float, float]] = {}
         for i, (depth, m, _last) in enumerate(tree):
             x, y = (0.01 if side == 0 else 0.30) + 0.03 * depth, -i

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Re-execute the walkthroughs and store their outputs (they are committed with them).
 
-    .venv/bin/python scripts/run_notebooks.py                 # all of notebooks/*.ipynb
+    .venv/bin/python scripts/run_notebooks.py                 # notebooks/*.ipynb and fr/*.ipynb
     .venv/bin/python scripts/run_notebooks.py notebooks/02-unmount-and-ebusy.ipynb
+    .venv/bin/python scripts/run_notebooks.py notebooks/fr      # the French ones only
     .venv/bin/python scripts/run_notebooks.py --check         # run, compare, write nothing
 
 Each notebook runs top to bottom in a fresh kernel (the `mountlab` kernel by default, the one the
-notebooks name), with the notebooks folder as working directory, as `pytest --nbval` runs them.
+notebooks name), with the notebook's own folder as working directory, as `pytest --nbval` runs
+them (in notebooks/fr/, `import labkit` then finds the French one).
 A notebook is written back only if every cell ran without an error and the host's mount table is
 the same after the run as before it; execution counts are set, timing metadata is left out, so
 that a refresh changes only what really changed. Run it as root (as CI does): the committed
@@ -63,7 +65,8 @@ def run_one(path: Path, kernel: str, timeout: int):
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("notebooks", nargs="*", type=Path, help="default: notebooks/*.ipynb")
+    p.add_argument("notebooks", nargs="*", type=Path,
+                   help="notebooks or folders of them (default: notebooks/ and notebooks/fr/)")
     p.add_argument("--kernel", default="mountlab", help="Jupyter kernel (default: mountlab)")
     p.add_argument("--timeout", type=int, default=60, help="seconds per cell (default 60)")
     p.add_argument("--check", action="store_true", help="run them but write nothing")
@@ -74,26 +77,29 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         sys.exit("nbclient and nbformat are needed: pip install -e '.[notebooks]' (or use "
                  "the kit's .venv/bin/python)")
-    paths = args.notebooks or sorted(NOTEBOOKS.glob("*.ipynb"))
+    paths = [found for given in (args.notebooks or [NOTEBOOKS, NOTEBOOKS / "fr"])
+             for found in (sorted(given.glob("*.ipynb")) if given.is_dir() else [given])]
     before = _mount_table()
     failed = 0
     total = 0.0
     import nbformat
 
     for path in paths:
-        nb, seconds, error = run_one(path.resolve(), args.kernel, args.timeout)
+        path = path.resolve()
+        shown = path.relative_to(NOTEBOOKS) if NOTEBOOKS in path.parents else path
+        nb, seconds, error = run_one(path, args.kernel, args.timeout)
         total += seconds
         if nb is None:
             failed += 1
-            print(f"FAILED  {path.name} ({seconds:.1f} s): not written\n{error}", file=sys.stderr)
+            print(f"FAILED  {shown} ({seconds:.1f} s): not written\n{error}", file=sys.stderr)
             continue
         if _mount_table() != before:
-            print(f"FAILED  {path.name}: the host's mount table changed during the run; "
+            print(f"FAILED  {shown}: the host's mount table changed during the run; "
                   "not written", file=sys.stderr)
             return 1
         if not args.check:
             nbformat.write(nb, path)
-        print(f"{'ran' if args.check else 'wrote'}  {path.name} ({seconds:.1f} s)")
+        print(f"{'ran' if args.check else 'wrote'}  {shown} ({seconds:.1f} s)")
     print(f"{len(paths) - failed}/{len(paths)} notebooks in {total:.1f} s")
     return 1 if failed else 0
 

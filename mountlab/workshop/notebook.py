@@ -1,4 +1,5 @@
-"""``./workshop notebook``: JupyterLab on the walkthroughs (``notebooks/``), with the kit's kernel.
+"""``./workshop notebook``: JupyterLab on the walkthroughs (``notebooks/``, or ``notebooks/fr/``
+under ``--lang fr``), with the kit's kernel.
 
 In the learners' VM it listens on 0.0.0.0:8888, which Vagrant forwards to the laptop's
 127.0.0.1:8888 (and nowhere else); on a plain machine it listens on 127.0.0.1 unless ``--ip`` says
@@ -16,6 +17,7 @@ import sys
 from pathlib import Path
 
 from mountlab import registry
+from mountlab.workshop import ui
 
 ACCEPTS_EXTRA = True  # anything else goes to jupyter lab, e.g. --ServerApp.token=...
 
@@ -38,6 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=PORT, help=f"port (default {PORT})")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the command that would run, and exit")
+    ui.add_lang(parser)
+
+
+def folder(args: argparse.Namespace) -> Path:
+    """The walkthroughs in the learner's language: notebooks/, or notebooks/fr/ in French."""
+    root = Path(registry.KIT_ROOT) / "notebooks"
+    return root / "fr" if ui.lang_of(args) == "fr" else root
 
 
 def command(args: argparse.Namespace) -> list[str]:
@@ -46,7 +55,7 @@ def command(args: argparse.Namespace) -> list[str]:
     cmd = [sys.executable, "-m", "jupyterlab", f"--ip={ip}", f"--port={args.port}",
            # the forwarded port is fixed: fail rather than quietly move to another one
            "--ServerApp.port_retries=0",
-           f"--ServerApp.root_dir={Path(registry.KIT_ROOT) / 'notebooks'}"]
+           f"--ServerApp.root_dir={folder(args)}"]
     if vm:
         cmd.append("--no-browser")  # the browser is on the laptop
     if os.geteuid() == 0:
@@ -84,6 +93,6 @@ def run(args: argparse.Namespace) -> int:
               "below in your laptop's browser", file=sys.stderr)
     sys.stdout.flush()
     sys.stderr.flush()
-    os.chdir(Path(registry.KIT_ROOT) / "notebooks")
+    os.chdir(folder(args))
     os.execv(sys.executable, cmd)
     return 0  # not reached

@@ -27,8 +27,9 @@ def test_release_writes_a_learner_copy_that_passes_its_own_check(tmp_path):
         assert (out / "steps" / s.folder / s.filename).read_text() == \
             (ROOT / "steps" / s.folder / s.filename).read_text()
     if (ROOT / "notebooks").is_dir():
-        for nb in (ROOT / "notebooks").glob("*.ipynb"):  # with their outputs, unchanged
-            assert (out / "notebooks" / nb.name).read_bytes() == nb.read_bytes()
+        for nb in (ROOT / "notebooks").rglob("*.ipynb"):  # with their outputs, unchanged
+            assert (out / nb.relative_to(ROOT)).read_bytes() == nb.read_bytes()
+        assert (out / "notebooks" / "fr" / "labkit.py").is_file()
 
     # The instructor grades the copy (a learner's repository) with the kit's checks.
     outcome = grader.grade_submission(out, workdir=tmp_path)

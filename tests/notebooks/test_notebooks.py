@@ -1,12 +1,16 @@
-"""The walkthroughs in notebooks/: committed with their outputs, and those outputs still come out.
+"""The walkthroughs in notebooks/ (English) and notebooks/fr/ (French): committed with their
+outputs, and those outputs still come out.
 
 - Each notebook is committed executed: every code cell run, in order, with its outputs, and no
   error; a stripped notebook would pass ``pytest --nbval`` vacuously, so this is checked apart.
-- Each ends with a "What you learned" cell that names the step using it.
+- Each ends with a "What you learned" cell ("Ce qu'il faut retenir") that names the step using it.
+- The French notebooks follow the English ones (same code cells and sections, one for one) and
+  their text is French.
 - ``pytest --nbval`` (strict: every output compared, what varies sanitized by
-  notebooks/sanitize.cfg, no cell ignored) passes, the four notebooks together take under 60 s,
-  and the host's mount table is the same after the run as before it.
-- The same run as a normal user (``nobody``, through a user namespace) gives the same outputs,
+  notebooks/sanitize.cfg, no cell ignored) passes for each language, its four notebooks together
+  take under 60 s, the French about as long as the English, and the host's mount table is the
+  same after each run as before it.
+- The same runs as a normal user (``nobody``, through a user namespace) give the same outputs,
   where the machine allows unprivileged user namespaces.
 
 Refresh the committed outputs with ``scripts/run_notebooks.py`` (as root).
@@ -23,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -30,17 +35,32 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 SANITIZE = NOTEBOOKS / "sanitize.cfg"
-EXPECTED = ["01-bind-mounts.ipynb", "02-unmount-and-ebusy.ipynb",
-            "03-debugging-with-findmnt.ipynb", "04-volumes-end-to-end.ipynb"]
-NBVAL = ["--nbval", "notebooks/", "--nbval-sanitize-with", "notebooks/sanitize.cfg",
-         "--nbval-cell-timeout", "60", "-p", "no:cacheprovider"]
-BUDGET = 60.0  # seconds, all four notebooks together
+FOLDERS = {"en": NOTEBOOKS, "fr": NOTEBOOKS / "fr"}
+# Each language's four notebooks, in the same order: the French one at i follows the English one.
+EXPECTED = {
+    "en": ["01-bind-mounts.ipynb", "02-unmount-and-ebusy.ipynb",
+           "03-debugging-with-findmnt.ipynb", "04-volumes-end-to-end.ipynb"],
+    "fr": ["01-bind-mounts.ipynb", "02-demontage-et-ebusy.ipynb",
+           "03-deboguer-avec-findmnt.ipynb", "04-volumes-de-bout-en-bout.ipynb"],
+}
+ALL = [(lang, name) for lang, names in EXPECTED.items() for name in names]
+LEARNED = {"en": "## What you learned", "fr": "## Ce qu'il faut retenir"}
+BUDGET = 60.0  # seconds, one language's four notebooks together
+SAME_TIME = (1.5, 10.0)  # the French run may take at most 1.5 x the English one + 10 s (noise)
 NORMAL_USER = "nobody"
 USER_PYTHON_ENV = "MOUNTLAB_NB_USER_PYTHON"  # a Python the normal user may run, with the deps
 
 
-def _load(name: str) -> dict:
-    return json.loads((NOTEBOOKS / name).read_text(encoding="utf-8"))
+def _nbval_args(lang: str) -> list[str]:
+    """The same strict command for each language, on that language's four notebooks."""
+    folder = FOLDERS[lang].relative_to(ROOT)
+    return ["--nbval", *(f"{folder}/{name}" for name in EXPECTED[lang]),
+            "--nbval-sanitize-with", "notebooks/sanitize.cfg", "--nbval-cell-timeout", "60",
+            "-p", "no:cacheprovider"]
+
+
+def _load(lang: str, name: str) -> dict:
+    return json.loads((FOLDERS[lang] / name).read_text(encoding="utf-8"))
 
 
 def _text(cell: dict) -> str:
@@ -59,13 +79,14 @@ def _mount_table() -> str:
 
 # -- what is committed -------------------------------------------------------------------------
 
-def test_the_four_notebooks_are_there():
-    assert sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")) == EXPECTED
+@pytest.mark.parametrize("lang", EXPECTED)
+def test_the_four_notebooks_are_there(lang):
+    assert sorted(p.name for p in FOLDERS[lang].glob("*.ipynb")) == EXPECTED[lang]
 
 
-@pytest.mark.parametrize("name", EXPECTED)
-def test_committed_executed_with_outputs(name):
-    nb = _load(name)
+@pytest.mark.parametrize(("lang", "name"), ALL)
+def test_committed_executed_with_outputs(lang, name):
+    nb = _load(lang, name)
     assert nb["metadata"].get("kernelspec", {}).get("name") == "mountlab", (
         f"{name}: the kernelspec must be 'mountlab' (the kernel the set-up installs)")
     cells = _code_cells(nb)
@@ -88,22 +109,73 @@ def test_committed_executed_with_outputs(name):
             f"{name}: code cell {i} wrote to stderr (warnings make outputs flaky)")
 
 
-@pytest.mark.parametrize("name", EXPECTED)
-def test_no_output_ignored_or_skipped(name):
+@pytest.mark.parametrize(("lang", "name"), ALL)
+def test_no_output_ignored_or_skipped(lang, name):
     # What varies is sanitized (notebooks/sanitize.cfg); whole cells are never left out.
-    for cell in _code_cells(_load(name)):
+    for cell in _code_cells(_load(lang, name)):
         text = _text(cell) + " ".join(cell.get("metadata", {}).get("tags", []))
         for marker in ("NBVAL_IGNORE_OUTPUT", "NBVAL_SKIP", "NBVAL_RAISES_EXCEPTION"):
             assert marker.lower() not in text.lower(), f"{name}: {marker} in a cell"
 
 
-@pytest.mark.parametrize("name", EXPECTED)
-def test_ends_with_what_you_learned(name):
-    last = _load(name)["cells"][-1]
+@pytest.mark.parametrize(("lang", "name"), ALL)
+def test_ends_with_what_you_learned(lang, name):
+    last = _load(lang, name)["cells"][-1]
     text = _text(last)
-    assert last["cell_type"] == "markdown" and "## What you learned" in text, (
-        f"{name} must end with a '## What you learned' markdown cell")
+    assert last["cell_type"] == "markdown" and LEARNED[lang] in text, (
+        f"{name} must end with a '{LEARNED[lang]}' markdown cell")
     assert re.search(r"\bsteps/0[1-5]\b", text), f"{name}: say which step uses it (steps/NN)"
+
+
+def _outline(nb: dict) -> list[str]:
+    """The notebook's shape: a 'code' or 'md' per cell, and the number of each '## N.' section."""
+    shape = []
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            shape.append("code")
+        else:
+            shape.append("md " + " ".join(re.findall(r"(?m)^## (\d+)\.", _text(cell))))
+    return shape
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_the_french_notebook_follows_the_english_one(index):
+    en, fr = EXPECTED["en"][index], EXPECTED["fr"][index]
+    assert _outline(_load("fr", fr)) == _outline(_load("en", en)), (
+        f"fr/{fr} and {en} differ in their cells or numbered sections: a change to one "
+        "walkthrough goes into the other too")
+    labs = {lang: re.findall(r"(?m)^(?:\S.*= )?lab\((\w+)", "\n".join(
+        _text(c) for c in _code_cells(_load(lang, name))))
+        for lang, name in (("en", en), ("fr", fr))}
+    assert labs["fr"] == labs["en"], (
+        f"fr/{fr} does not run the same labs, in the same order, as {en}: {labs}")
+
+
+# Frequent short words that exist in one language only: enough to tell a French cell from an
+# English one (code, paths, errno and command names count for neither).
+_FRENCH = set("le la les un une des du de et est sont dans pour pas que qui sur avec ce ces "
+              "son sa ses il elle au aux ou mais donc votre vous".split())
+_ENGLISH = set("the an and is are in for not that which with this these its it to of your you "
+               "from but so".split())
+
+
+def _words(markdown: str) -> list[str]:
+    """The prose's words, without code (fenced or inline)."""
+    prose = re.sub(r"```.*?```|`[^`]*`", " ", markdown, flags=re.S)
+    return re.findall(r"[a-zà-ÿ]+", prose.lower())
+
+
+@pytest.mark.parametrize("name", EXPECTED["fr"])
+def test_the_french_notebooks_are_written_in_french(name):
+    for i, cell in enumerate(_load("fr", name)["cells"], 1):
+        if cell["cell_type"] != "markdown":
+            continue
+        words = _words(_text(cell))
+        french = sum(w in _FRENCH for w in words)
+        english = sum(w in _ENGLISH for w in words)
+        assert french > 2 * english, (
+            f"fr/{name}, cell {i} reads as English ({french} French stop words, {english} "
+            f"English ones): write it in French\n{_text(cell)[:300]}")
 
 
 def test_sanitize_file_parses():
@@ -140,30 +212,47 @@ def _require_notebook_tools() -> None:
         pytest.skip("; ".join(problems))
 
 
-def _nbval(argv_prefix: list[str], env: dict | None = None) -> tuple[subprocess.CompletedProcess,
-                                                                        float]:
+@cache
+def _strict_run(lang: str) -> tuple[subprocess.CompletedProcess, float, bool]:
+    """One strict ``pytest --nbval`` run of a language's notebooks (once per test session, shared
+    by the tests that need it): the result, its seconds, and whether the host's mount table is
+    the same after it as before it."""
+    before = _mount_table()
     start = time.monotonic()
-    proc = subprocess.run([*argv_prefix, *NBVAL], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=600)
-    return proc, time.monotonic() - start
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", *_nbval_args(lang)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    seconds = time.monotonic() - start
+    return proc, seconds, _mount_table() == before
 
 
 def _summary(proc: subprocess.CompletedProcess) -> str:
     return f"exit {proc.returncode}\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}"
 
 
-def test_nbval_strict_passes_fast_and_leaves_the_mount_table(capsys):
+@pytest.mark.parametrize("lang", EXPECTED)
+def test_nbval_strict_passes_fast_and_leaves_the_mount_table(lang, capsys):
     _require_notebook_tools()
-    before = _mount_table()
-    proc, seconds = _nbval([sys.executable, "-m", "pytest", "-q"])
-    after = _mount_table()
+    proc, seconds, unchanged = _strict_run(lang)
     with capsys.disabled():
-        print(f"\n[notebooks] pytest --nbval, all four, as uid {os.geteuid()}: {seconds:.1f} s")
+        print(f"\n[notebooks] pytest --nbval, the four {lang} ones, as uid {os.geteuid()}: "
+              f"{seconds:.1f} s")
     assert proc.returncode == 0, _summary(proc)
     assert re.search(r"\b\d+ passed\b", proc.stdout) and " failed" not in proc.stdout, \
         _summary(proc)
-    assert after == before, "the host's mount table changed during pytest --nbval notebooks/"
-    assert seconds < BUDGET, f"the four notebooks took {seconds:.1f} s (budget {BUDGET:.0f} s)"
+    assert unchanged, f"the host's mount table changed during pytest --nbval ({lang})"
+    assert seconds < BUDGET, (
+        f"the four {lang} notebooks took {seconds:.1f} s (budget {BUDGET:.0f} s)")
+
+
+def test_the_french_notebooks_take_about_as_long_as_the_english_ones():
+    _require_notebook_tools()
+    (en, en_seconds, _), (fr, fr_seconds, _) = _strict_run("en"), _strict_run("fr")
+    if en.returncode or fr.returncode:
+        pytest.skip("a strict run failed: test_nbval_strict_passes_fast_... says why")
+    factor, slack = SAME_TIME
+    assert fr_seconds <= factor * en_seconds + slack, (
+        f"pytest --nbval took {fr_seconds:.1f} s for the French notebooks and {en_seconds:.1f} s "
+        f"for the English ones: more than {factor} x + {slack:.0f} s")
 
 
 def _as_user(command: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
@@ -187,7 +276,8 @@ def _user_python(env: dict[str, str]) -> tuple[str | None, str]:
     return None, "; ".join(reasons)
 
 
-def test_nbval_as_a_normal_user_gives_the_same_outputs(capsys):
+@pytest.mark.parametrize("lang", EXPECTED)
+def test_nbval_as_a_normal_user_gives_the_same_outputs(lang, capsys):
     _require_notebook_tools()
     if os.geteuid() != 0:
         pytest.skip("already running as a normal user: the strict run above was that run")
@@ -213,8 +303,9 @@ def test_nbval_as_a_normal_user_gives_the_same_outputs(capsys):
             pytest.skip(f"{NORMAL_USER} may not create a user namespace here (unprivileged user "
                         "namespaces disabled, e.g. kernel.apparmor_restrict_unprivileged_userns=1 "
                         "on Ubuntu 24.04): the notebooks need one when not root")
-        if _as_user(f"test -r {shlex.quote(str(NOTEBOOKS / EXPECTED[0]))}", env).returncode:
-            pytest.skip(f"{NORMAL_USER} cannot read {NOTEBOOKS} (a checkout under a private "
+        first = FOLDERS[lang] / EXPECTED[lang][0]
+        if _as_user(f"test -r {shlex.quote(str(first))}", env).returncode:
+            pytest.skip(f"{NORMAL_USER} cannot read {FOLDERS[lang]} (a checkout under a private "
                         "folder such as /root)")
         python, why = _user_python(env)
         if python is None:
@@ -232,14 +323,17 @@ def test_nbval_as_a_normal_user_gives_the_same_outputs(capsys):
 
         before = _mount_table()
         start = time.monotonic()
-        proc = _as_user(" ".join(shlex.quote(a) for a in [python, "-m", "pytest", "-q", *NBVAL]),
+        proc = _as_user(" ".join(shlex.quote(a) for a in [python, "-m", "pytest", "-q",
+                                                            *_nbval_args(lang)]),
                         env, timeout=600)
         seconds = time.monotonic() - start
         after = _mount_table()
         with capsys.disabled():
-            print(f"\n[notebooks] pytest --nbval, all four, as {NORMAL_USER}: {seconds:.1f} s")
+            print(f"\n[notebooks] pytest --nbval, the four {lang} ones, as {NORMAL_USER}: "
+                  f"{seconds:.1f} s")
         assert proc.returncode == 0, _summary(proc)
-        assert after == before, "the host's mount table changed during the normal user's run"
+        assert after == before, (
+            f"the host's mount table changed during the normal user's run ({lang})")
     finally:
         shutil.rmtree(home, ignore_errors=True)  # the user's caches: nothing is mounted there
 
@@ -322,3 +416,65 @@ def test_an_interrupted_or_killed_notebook_leaves_no_mount_and_no_process(tmp_pa
         kc.stop_channels()
         if km.is_alive():
             km.shutdown_kernel(now=True)
+
+
+# -- opening them ----------------------------------------------------------------------------------
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("lang", EXPECTED)
+def test_workshop_notebook_picks_the_folder_of_the_language(lang, monkeypatch):
+    import argparse
+
+    from mountlab.workshop import notebook
+
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG", "MOUNTLAB_LANG"):
+        monkeypatch.delenv(name, raising=False)
+    args = argparse.Namespace(lang=lang, ip=None, port=8888, extra=[])
+    assert notebook.folder(args) == FOLDERS[lang]
+    assert f"--ServerApp.root_dir={FOLDERS[lang]}" in notebook.command(args)
+    monkeypatch.setenv("LANG", "fr_FR.UTF-8")  # no --lang: the locale decides
+    assert notebook.folder(argparse.Namespace(lang=None)) == FOLDERS["fr"]
+
+
+def test_workshop_notebook_lang_fr_serves_the_french_notebooks(tmp_path):
+    """``./workshop notebook --lang fr`` serves notebooks/fr/ (whose kernels then run there, where
+    ``import labkit`` finds the French one): asked of the running JupyterLab."""
+    _require_notebook_tools()
+    pytest.importorskip("jupyterlab")
+    import urllib.request
+
+    port, token = _free_port(), "mountlab-test"
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+           "JUPYTER_CONFIG_DIR": str(tmp_path / "config"), "HOME": str(tmp_path)}
+    log = open(tmp_path / "jupyterlab.log", "w+")  # a file: a full pipe would stall the server
+    server = subprocess.Popen([sys.executable, "-m", "mountlab", "notebook", "--lang", "fr",
+                               "--port", str(port), "--no-browser",
+                               f"--ServerApp.token={token}"],
+                              cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents?token={token}",
+                                            timeout=5) as reply:
+                    listing = json.load(reply)
+                break
+            except OSError:
+                log.seek(0)
+                assert server.poll() is None, f"JupyterLab ended: {log.read()[-2000:]}"
+                assert time.monotonic() < deadline, "JupyterLab did not answer within 60 s"
+                time.sleep(0.3)
+        served = sorted(item["name"] for item in listing["content"]
+                        if item["type"] == "notebook")
+        assert served == EXPECTED["fr"]
+    finally:
+        server.kill()  # no kernel was started, and its runtime files are in tmp_path
+        server.wait()
+        log.close()
