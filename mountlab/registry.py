@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 LANGS = ("en", "fr")
+#: A check's severity, gravest first (docs/grading.md says what each costs).
+SEVERITIES = ("critical", "major", "minor")
 _TOML = os.path.join(os.path.dirname(__file__), "steps.toml")
 
 
@@ -44,8 +46,11 @@ def __getattr__(name: str) -> Path:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class Step(namedtuple("Step", "number slug title module functions points hints")):
-    """One step: ``title`` and ``hints`` are dicts by language (``"en"``, ``"fr"``)."""
+class Step(namedtuple("Step", "number slug title module functions points hints severities "
+                             "why")):
+    """One step: ``title`` and ``hints`` are dicts by language (``"en"``, ``"fr"``);
+    ``severities`` maps each check's name to ``"critical"``, ``"major"`` or ``"minor"``, and
+    ``why`` each critical check's name to why it is critical, by language."""
 
     __slots__ = ()
 
@@ -63,6 +68,14 @@ class Step(namedtuple("Step", "number slug title module functions points hints")
 
     def label(self, lang: str = "en") -> str:
         return f"Step {self.number} — {self.title[lang]}"
+
+    def severity(self, check: str) -> str | None:
+        """The severity of the check named ``check`` (its test function), None if unlisted."""
+        return self.severities.get(check)
+
+    def why_critical(self, check: str, lang: str = "en") -> str:
+        """What the bug a critical check catches would do ("" for the other checks)."""
+        return self.why.get(check, {}).get(lang, "")
 
 
 class Entry(namedtuple("Entry", "number module functions")):
@@ -88,8 +101,38 @@ def steps() -> tuple[Step, ...]:
     return tuple(
         Step(number=s["number"], slug=s["slug"], title=dict(s["title"]), module=s["module"],
              functions=tuple(s["functions"]), points=s["points"],
-             hints={lang: tuple(s["hints"][lang]) for lang in LANGS})
+             hints={lang: tuple(s["hints"][lang]) for lang in LANGS},
+             severities=_severities(s), why=_why(s))
         for s in data["step"])
+
+
+def _severities(s: dict) -> dict[str, str]:
+    """check name -> severity, from the step's ``severity.<level> = [names]``; a name listed
+    twice, or an unknown level, is an error in steps.toml."""
+    found: dict[str, str] = {}
+    for level, names in s.get("severity", {}).items():
+        if level not in SEVERITIES:
+            raise ValueError(f"steps.toml, step {s['number']}: unknown severity {level!r} "
+                             f"(one of {', '.join(SEVERITIES)})")
+        for name in names:
+            if name in found:
+                raise ValueError(f"steps.toml, step {s['number']}: {name} is both "
+                                 f"{found[name]} and {level}")
+            found[name] = level
+    return found
+
+
+def _why(s: dict) -> dict[str, dict[str, str]]:
+    """critical check name -> {lang: text}; every critical check says why, in every language."""
+    why = {name: dict(texts) for name, texts in s.get("why", {}).items()}
+    critical = set(s.get("severity", {}).get("critical", ()))
+    for name in critical | set(why):
+        missing = [lang for lang in LANGS if not why.get(name, {}).get(lang)]
+        if name not in critical or missing:
+            raise ValueError(f"steps.toml, step {s['number']}: {name}: `why` goes with critical "
+                             f"checks only, in {' and '.join(LANGS)}"
+                             + (f" (missing: {', '.join(missing)})" if missing else ""))
+    return why
 
 
 def get(number: int | str) -> Step:

@@ -6,6 +6,8 @@
 - ``--impl steps|solutions|PATH`` (or ``MOUNTLAB_IMPL``) chooses the code graded.
 - The run ends with one line per step and, for each lost check, the reason and the README section.
 - ``--mountlab-report FILE`` writes the same as JSON, for graders.
+- Each check has a severity in ``steps.toml`` (critical, major, minor): a failed critical check
+  costs at least half of its step (``mountlab.grading.severity``), and is listed first.
 - ``@pytest.mark.points(n, hidden=True)``: an instructor-only check (``instructor/NN/``). It is left
   out of the step's total that ``steps.toml`` fixes and of the learner's points, and reported apart
   (``hidden_points``) for the graders, who add it.
@@ -23,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from mountlab import impl, registry, sandbox
+from mountlab.grading import severity as sev
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -43,6 +46,9 @@ class CheckResult:
     instances: int = 0  # a parametrized check is one check: it passes when all its cases pass
     passed_instances: int = 0
     hidden: bool = False  # instructor-only: counted apart, by the graders only
+    severity: str = "major"  # critical | major | minor, from steps.toml
+    why: str = ""  # a critical check: what the bug it catches would do, in the run's language
+    cost: int = 0  # what its failure took from the step (0 when passed)
 
 
 @dataclass
@@ -140,13 +146,21 @@ class Grader:
                 # The docstring's first paragraph, on one line: what the check verifies.
                 doc = [" ".join((getattr(item, "obj", None).__doc__ or "").strip()
                                 .split("\n\n")[0].split())]
+                name = check.rsplit("::", 1)[-1]
+                hidden = bool(mark.kwargs.get("hidden"))
+                level = step.severity(name)
+                problem = sev.problem(level, mark.args[0], step.points)
+                if problem and not (hidden and level is None):  # hidden: major unless listed
+                    raise pytest.UsageError(f"{check}: {problem}")
                 result = self.results[check] = CheckResult(
-                    nodeid=check, name=check.rsplit("::", 1)[-1], step=step.number,
+                    nodeid=check, name=name, step=step.number,
                     max_points=mark.args[0], section=mark.kwargs.get("section", ""),
-                    doc=doc[0] or check, hidden=bool(mark.kwargs.get("hidden")))
+                    doc=doc[0] or check, hidden=hidden, severity=level or "major",
+                    why=step.why_critical(name, self.lang))
                 # JUnit XML carries these as <property> elements; a parametrized check counts
                 # once, on its first case.
                 item.user_properties.append(("max_score", mark.args[0]))
+                item.user_properties.append(("severity", result.severity))
                 if result.hidden:
                     item.user_properties.append(("hidden", "true"))
             item.user_properties += [("step", step.number), ("check", check)]
@@ -226,12 +240,17 @@ class Grader:
             s = registry.get(result.step)
             step = steps.setdefault(s.number, StepResult(s.number, s.title[self.lang]))
             step.checks.append(result)
-            if result.hidden:
+            if result.hidden:  # on top of the step: worth its own points, no severity rule
+                result.cost = 0 if result.passed else result.max_points
                 step.hidden_points += result.points
                 step.hidden_max_points += result.max_points
                 continue
-            step.points += result.points
+            result.cost = 0 if result.passed else sev.cost(result.severity, result.max_points,
+                                                           s.points)
             step.max_points += result.max_points
+        for step in steps.values():
+            step.points = max(0, step.max_points - sum(c.cost for c in step.checks
+                                                       if not c.hidden))
         return [steps[n] for n in sorted(steps)]
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int) -> None:
@@ -250,11 +269,18 @@ class Grader:
             if step.hidden_max_points:
                 tr.write_line(f"  + instructor-only checks: {step.hidden_points}/"
                               f"{step.hidden_max_points} points")
-            for check in step.checks:
+            # The gravest first: a critical failure is what the learner must fix before anything.
+            for check in sorted(step.checks, key=lambda c: sev.rank(c.severity)):
                 if check.passed:
                     continue
                 hidden = " [instructor-only]" if check.hidden else ""
-                tr.write_line(f"  ✗ {check.doc} (-{check.max_points}){hidden}", red=True)
+                mark = f"{sev.label('critical', self.lang).upper()}: " \
+                    if check.severity == "critical" else ""
+                tr.write_line(f"  ✗ {mark}{check.doc} (-{check.cost}){hidden}", red=True,
+                              bold=bool(mark))
+                if check.why:
+                    tr.write_line(("      why critical: " if self.lang == "en" else
+                                   "      pourquoi critique : ") + check.why, red=True)
                 if check.reason:
                     tr.write_line(f"      {check.reason}")
                 readme = registry.get(step.number).readme(self.lang)
