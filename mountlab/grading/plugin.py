@@ -48,7 +48,6 @@ class CheckResult:
     hidden: bool = False  # instructor-only: counted apart, by the graders only
     severity: str = "major"  # critical | major | minor, from steps.toml
     why: str = ""  # a critical check: what the bug it catches would do, in the run's language
-    cost: int = 0  # what its failure took from the step (0 when passed)
 
 
 @dataclass
@@ -60,6 +59,7 @@ class StepResult:
     checks: list[CheckResult] = field(default_factory=list)
     hidden_points: int = 0  # instructor-only checks, outside points/max_points
     hidden_max_points: int = 0
+    capped: bool = False  # a critical check failed: the step gives at most half its points
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -241,16 +241,15 @@ class Grader:
             step = steps.setdefault(s.number, StepResult(s.number, s.title[self.lang]))
             step.checks.append(result)
             if result.hidden:  # on top of the step: worth its own points, no severity rule
-                result.cost = 0 if result.passed else result.max_points
                 step.hidden_points += result.points
                 step.hidden_max_points += result.max_points
                 continue
-            result.cost = 0 if result.passed else sev.cost(result.severity, result.max_points,
-                                                           s.points)
             step.max_points += result.max_points
         for step in steps.values():
-            step.points = max(0, step.max_points - sum(c.cost for c in step.checks
-                                                       if not c.hidden))
+            failed = [(c.severity, c.max_points) for c in step.checks
+                      if not c.passed and not c.hidden]
+            step.points = sev.score(step.max_points, registry.get(step.number).points, failed)
+            step.capped = step.points < step.max_points - sum(p for _, p in failed)
         return [steps[n] for n in sorted(steps)]
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int) -> None:
@@ -266,6 +265,9 @@ class Grader:
             label = registry.get(step.number).label(self.lang)
             tr.write_line(f"{label}: {step.points}/{step.max_points} points",
                           green=full, red=not full, bold=True)
+            if step.capped:
+                tr.write_line(sev.capped_line(registry.get(step.number).points, self.lang),
+                              red=True)
             if step.hidden_max_points:
                 tr.write_line(f"  + instructor-only checks: {step.hidden_points}/"
                               f"{step.hidden_max_points} points")
@@ -276,7 +278,7 @@ class Grader:
                 hidden = " [instructor-only]" if check.hidden else ""
                 mark = f"{sev.label('critical', self.lang).upper()}: " \
                     if check.severity == "critical" else ""
-                tr.write_line(f"  ✗ {mark}{check.doc} (-{check.cost}){hidden}", red=True,
+                tr.write_line(f"  ✗ {mark}{check.doc} (-{check.max_points}){hidden}", red=True,
                               bold=bool(mark))
                 if check.why:
                     tr.write_line(("      why critical: " if self.lang == "en" else

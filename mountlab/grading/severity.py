@@ -1,9 +1,9 @@
 """How a step's points follow from its checks and their severity (docs/grading.md).
 
-Each check is critical, major or minor in ``steps.toml``. A failed check costs its own points,
-but a failed critical check costs at least half of its step (rounded up, so that what is left is
-at most half), and a minor check may be worth at most a fifth of its step. The step's points are
-its maximum less what its failed checks cost, never below zero.
+Each check is critical, major or minor in ``steps.toml``. A failed check costs its own points;
+when a critical check failed, the step counts at most half of its points (rounded down), however
+many critical checks failed; a minor check may be worth at most a fifth of its step. So a failed
+critical check always costs at least half the step, a failed minor one at most a fifth.
 """
 
 from __future__ import annotations
@@ -21,17 +21,19 @@ LABELS = {
 }
 
 
-def cost(severity: str, points: int, step_points: int) -> int:
-    """What failing a check worth ``points`` costs in a step worth ``step_points``."""
-    if severity == "critical":
-        return max(points, (step_points + 1) // 2)
-    return points
+def cap(step_points: int) -> int:
+    """The most a step worth ``step_points`` gives when one of its critical checks failed."""
+    return step_points // 2
 
 
 def score(max_points: int, step_points: int, failed: Iterable[tuple[str, int]]) -> int:
     """The points of a step whose graded checks are worth ``max_points`` (the step's total
     ``step_points`` unless only some checks ran), given its failed checks as (severity, points)."""
-    return max(0, max_points - sum(cost(sev, pts, step_points) for sev, pts in failed))
+    failed = list(failed)
+    earned = max(0, max_points - sum(points for _, points in failed))
+    if any(severity == "critical" for severity, _ in failed):
+        return min(earned, cap(step_points))
+    return earned
 
 
 def rank(severity: str) -> int:
@@ -52,3 +54,12 @@ def problem(severity: str | None, points: int, step_points: int) -> str:
         return (f"a minor check is worth at most a fifth of its step ({step_points} points), "
                 f"not {points}")
     return ""
+
+
+def capped_line(step_points: int, lang: str = "en") -> str:
+    """The line that tells a learner why a step gives only half its points."""
+    if lang == "fr":
+        return (f"  Un test critique a échoué : l'étape compte au plus {cap(step_points)} points "
+                f"sur {step_points} tant qu'il échoue.")
+    return (f"  A critical check failed: the step counts at most {cap(step_points)} of its "
+            f"{step_points} points until it passes.")
