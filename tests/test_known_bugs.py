@@ -1,4 +1,5 @@
-"""Every classic learner mistake loses points on the check meant to catch it."""
+"""Every classic learner mistake loses points on the check meant to catch it, as much as the
+severity of that check says (docs/grading.md)."""
 
 import os
 
@@ -6,6 +7,7 @@ import pytest
 
 from mountlab import registry
 from tests.bugs import all_bugs
+from tests.grading import severity_rule
 
 BUGS = all_bugs()
 
@@ -18,7 +20,7 @@ def _host_names():
 
 @pytest.mark.parametrize("bug", BUGS, ids=[b.id for b in BUGS])
 def test_known_bug_loses_points_on_its_check(bug, grade, tmp_path):
-    folder = bug.write(tmp_path / "impl")
+    folder = severity_rule.with_reference(bug, tmp_path / "impl")
     before = _host_names()
     report = grade([f"steps/{registry.get(bug.step).folder}"], str(folder))
     assert _host_names() == before, "the buggy code wrote on the host, outside the check's folder"
@@ -28,4 +30,7 @@ def test_known_bug_loses_points_on_its_check(bug, grade, tmp_path):
     assert not checks[bug.check]["passed"], (
         f"'{bug.mistake}' kept the points of {bug.check}; the run said:\n"
         + report["stdout"][-3000:])
-    assert step["points"] < step["max_points"]
+    level = checks[bug.check]["severity"]
+    assert level == registry.get(bug.step).severity(bug.check)
+    problem = severity_rule.broken(level, step["points"], step["max_points"])
+    assert not problem, f"'{bug.mistake}' ({level}): {problem}\n" + report["stdout"][-3000:]

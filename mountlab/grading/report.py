@@ -19,6 +19,7 @@ from typing import TextIO
 from xml.sax.saxutils import escape, quoteattr
 
 from mountlab import registry
+from mountlab.grading import severity as sev
 from mountlab.grading.grader import Outcome
 
 FORMATS = ("table", "json", "junit", "gradescope", "github")
@@ -29,6 +30,34 @@ def _checks_by_step(outcome: Outcome) -> list[tuple[dict, list[dict]]]:
     return [(s, s["checks"]) for s in (outcome.report or {}).get("steps", [])]
 
 
+def _critical_line(check: dict, lang: str = "en") -> str:
+    """"CRITICAL: <why>" for a failed critical check, "" otherwise."""
+    if check["passed"] or check.get("severity") != "critical":
+        return ""
+    why = registry.get(check["step"]).why_critical(check["name"], lang) or check.get("why", "")
+    return f"{sev.label('critical', lang).upper()}: {why}".rstrip(": ")
+
+
+def _penalty(step: dict) -> int:
+    """The points a step lost beyond its failed checks' own: the critical cap (0 without)."""
+    failed = sum(c["max_points"] for c in step["checks"] if not c["passed"] and not c.get("hidden"))
+    return max(0, step["max_points"] - failed) - step["points"] if step.get("capped") else 0
+
+
+def _penalty_name(step: dict, lang: str = "en") -> str:
+    s = registry.get(step["number"])
+    if lang == "fr":
+        return (f"{s.label(lang)} : un test critique a échoué, l'étape compte au plus "
+                f"{sev.cap(s.points)} points sur {s.points}")
+    return (f"{s.label(lang)}: a critical check failed, the step counts at most "
+            f"{sev.cap(s.points)} of its {s.points} points")
+
+
+def _by_severity(checks: list[dict]) -> list[dict]:
+    """Failed checks first, the gravest first; passed ones after, in their order."""
+    return sorted(checks, key=lambda c: (c["passed"], sev.rank(c.get("severity", "major"))))
+
+
 def _clip(text: str, limit: int = OUTPUT_LIMIT) -> str:
     return text if len(text) <= limit else text[:limit] + "\n[... cut]"
 
@@ -37,7 +66,8 @@ def _feedback(check: dict, lang: str = "en") -> str:
     """What a learner reads for a lost check: the reason, where to read, then the traceback."""
     if check["passed"]:
         return ""
-    lines = [check.get("reason") or "this check failed"]
+    lines = [line for line in (_critical_line(check, lang),
+                               check.get("reason") or "this check failed") if line]
     readme = registry.get(check["step"]).readme(lang)
     section = check.get("section")
     lines.append(f"Read {readme}" + (f"#{section}" if section else ""))
@@ -73,10 +103,14 @@ def to_gradescope(outcome: Outcome, lang: str = "en") -> dict:
     ``after_published``."""
     tests = []
     summary = []
+    critical = []
     for step, checks in _checks_by_step(outcome):
         s = registry.get(step["number"])
         summary.append(f"- {s.label(lang)}: {step['points']}/{step['max_points']} points")
         for index, check in enumerate(checks, 1):
+            if _critical_line(check, lang):
+                critical.append(f"- {s.label(lang)}: {check['doc']}: "
+                                f"{_critical_line(check, lang)}")
             tests.append({
                 "name": f"{s.label(lang)}: {check['doc']}",
                 "number": f"{s.number}.{index}",
@@ -85,12 +119,23 @@ def to_gradescope(outcome: Outcome, lang: str = "en") -> dict:
                 "status": "passed" if check["passed"] else "failed",
                 "output": _feedback(check, lang),
                 "output_format": "text",
-                "tags": [f"step{s.folder}"],
+                "tags": [f"step{s.folder}", check.get("severity", "major")],
                 "visibility": "after_published" if check.get("hidden") else "visible",
-                "extra_data": {"check": check["nodeid"]},
+                "extra_data": {"check": check["nodeid"],
+                               "severity": check.get("severity", "major")},
             })
+        if _penalty(step):  # so that the tests' scores add up to the step's
+            tests.append({"name": _penalty_name(step, lang), "number": f"{s.number}.0",
+                          "score": -_penalty(step), "max_score": 0, "status": "failed",
+                          "output": sev.capped_line(s.points, lang).strip(),
+                          "output_format": "text",
+                          "tags": [f"step{s.folder}", "critical"], "visibility": "visible"})
     note = _status_note(outcome)
-    output = "\n".join(([f"**{note}**", ""] if note else []) + summary) or \
+    if critical:  # first, with why: these are what to fix before anything else
+        head = "**Critical checks failed (fix these first):**" if lang == "en" else \
+            "**Tests critiques échoués (à corriger d'abord) :**"
+        critical = [head, *critical, ""]
+    output = "\n".join(([f"**{note}**", ""] if note else []) + critical + summary) or \
         "No check ran for this submission."
     return {
         "score": outcome.total,
@@ -147,6 +192,11 @@ def to_github(outcome: Outcome, lang: str = "en") -> dict:
                 "line_no": _line_of(filename, check["name"]),
                 "duration": round(check.get("duration", 0.0), 3),
             })
+        if _penalty(step):  # so that the tests' scores add up to the step's
+            tests.append({"name": _penalty_name(step, lang), "status": "fail",
+                          "score": -_penalty(step),
+                          "message": sev.capped_line(s.points, lang).strip(),
+                          "test_code": "", "filename": "", "line_no": 0, "duration": 0.0})
     if outcome.status != "ok":  # the reporter fails the job on "error" as on "fail"
         status = "error"
     else:
@@ -180,6 +230,7 @@ def to_junit(outcome: Outcome) -> str:
                 f'name={quoteattr(check["name"])} time="{check.get("duration", 0):.3f}">'
                 f'<properties><property name="max_score" value="{check["max_points"]}" />'
                 f'<property name="step" value="{step["number"]}" />'
+                f'<property name="severity" value={quoteattr(check.get("severity", "major"))} />'
                 f'<property name="check" value={quoteattr(check["nodeid"])} /></properties>'
                 f'{body}</testcase>')
     cases.append(f'<testcase classname="mountlab" name="grading"><error message='
@@ -206,13 +257,23 @@ def to_table(outcome: Outcome, lang: str = "en") -> str:
         s = registry.get(step["number"])
         points, max_points = outcome.step_points(s.number)
         lines.append(f"  {s.label(lang)}: {points}/{max_points}")
-        for check in checks:
+        if step.get("capped"):
+            lines.append("  " + sev.capped_line(s.points, lang))
+        for check in _by_severity(checks):
             if not check["passed"]:
                 hidden = " [instructor-only]" if check.get("hidden") else ""
-                lines.append(f"    ✗ {check['doc']} (-{check['max_points']}){hidden}")
+                lines.append(f"    ✗ {_mark(check, lang)}{check['doc']} "
+                             f"(-{check['max_points']}){hidden}")
+                if _critical_line(check, lang):
+                    lines.append(f"        {_critical_line(check, lang)}")
                 if check.get("reason"):
                     lines.append(f"        {check['reason'].splitlines()[0][:200]}")
     return "\n".join(lines) + "\n"
+
+
+def _mark(check: dict, lang: str = "en") -> str:
+    return f"{sev.label('critical', lang).upper()}: " if check.get("severity") == "critical" \
+        else ""
 
 
 def print_table(outcome: Outcome, lang: str = "en") -> None:
@@ -230,8 +291,9 @@ def print_table(outcome: Outcome, lang: str = "en") -> None:
     for step, checks in _checks_by_step(outcome):
         s = registry.get(step["number"])
         points, max_points = outcome.step_points(s.number)
-        lost = "\n".join(f"✗ {c['doc']} (-{c['max_points']})" + (" [instructor-only]"
-                         if c.get("hidden") else "") for c in checks if not c["passed"])
+        lost = "\n".join(f"✗ {_mark(c, lang)}{c['doc']} (-{c['max_points']})"
+                         + (" [instructor-only]" if c.get("hidden") else "")
+                         for c in _by_severity(checks) if not c["passed"])
         style = "green" if points == max_points else "red"
         table.add_row(s.label(lang), f"[{style}]{points}/{max_points}[/]", lost)
     Console().print(table)
