@@ -46,6 +46,8 @@ class Check:
     max_points: int
     reason: str
     section: str
+    severity: str = "major"  # critical | major | minor (steps.toml)
+    why: str = ""  # a critical check: what the bug it catches would do
 
 
 @dataclass
@@ -63,7 +65,19 @@ class StepGrade:
 
     @property
     def first_failure(self) -> Check | None:
-        return next((c for c in self.checks if not c.passed), None)
+        """The failing check to show first: the gravest, then the first written."""
+        from mountlab.grading import severity
+
+        failed = [c for c in self.checks if not c.passed]
+        return min(failed, key=lambda c: severity.rank(c.severity)) if failed else None
+
+    def rescore(self) -> None:
+        """The step's points from its checks, by the severity rule (as the plugin counts them)."""
+        from mountlab.grading import severity
+
+        self.points = severity.score(self.max_points, self.step.points,
+                                     [(c.severity, c.max_points) for c in self.checks
+                                      if not c.passed])
 
 
 @dataclass
@@ -325,7 +339,8 @@ def _load(grades: Grades, tmp: str, k: int, code: int) -> list[tuple[int, Check]
                 found.append((step["number"], Check(
                     nodeid=c["nodeid"], doc=c["doc"], passed=c["passed"], points=c["points"],
                     max_points=c["max_points"], reason=_relative(c["reason"]),
-                    section=c["section"])))
+                    section=c["section"], severity=c.get("severity", "major"),
+                    why=c.get("why", ""))))
     return found
 
 
@@ -334,8 +349,8 @@ def _add(grades: Grades, results: list[tuple[int, Check]]) -> None:
         grade = grades.steps.get(number)
         if grade is not None:
             grade.checks.append(check)
-            grade.points += check.points
             grade.max_points += check.max_points
+            grade.rescore()
 
 
 def _replace(grades: Grades, results: list[tuple[int, Check]]) -> None:
@@ -347,7 +362,7 @@ def _replace(grades: Grades, results: list[tuple[int, Check]]) -> None:
         for i, old in enumerate(grade.checks):
             if old.nodeid == check.nodeid:
                 grade.checks[i] = check
-                grade.points += check.points - old.points
+                grade.rescore()
 
 
 def _finish(grades: Grades, tmp: str, lang: str) -> None:

@@ -51,9 +51,17 @@ def show_failure(out: ui.Out, grade: runner.StepGrade, lang: str) -> None:
     if check is None:
         return
     left = sum(1 for c in grade.checks if not c.passed)
+    critical = check.severity == "critical"
     out.parts((tr(lang, "  First failing check", "  Premier test qui échoue"), "bold"),
               (f" ({left} {tr(lang, 'left): ', 'restant(s)) : ')}", None),
+              (tr(lang, "CRITICAL: ", "CRITIQUE : ") if critical else "", "bold red"),
               (f"{check.doc} (-{check.max_points})", "red"))
+    if critical:  # why it weighs half the step
+        out.line(f"    {tr(lang, 'why critical:', 'pourquoi critique :')} {check.why}", "red")
+        out.line(tr(lang, f"    until it passes, this step counts at most "
+                          f"{grade.step.points // 2} of its {grade.step.points} points",
+                    f"    tant qu'il échoue, cette étape compte au plus {grade.step.points // 2} "
+                    f"points sur {grade.step.points}"), "red")
     if check.reason:
         out.line(f"    {check.reason}")
     anchor = f"#{check.section}" if check.section else ""
