@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "test": ("selftest", "run the kit's own tests (solutions pass, skeletons fail, bugs caught)"),
     "grade": ("grade", "grade one learner's five steps (table, json, junit, gradescope, github)"),
     "grade-class": ("grade_class", "grade every learner of a class into a gradebook CSV"),
+    "report": ("report", "write the class report (HTML) of a saved grade-class run"),
     "autograder": ("autograder", "build the Gradescope autograder zip"),
     "release": ("release", "write the learner copy (no solutions, no instructor-only checks)"),
 }

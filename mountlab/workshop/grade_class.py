@@ -1,9 +1,12 @@
-"""``./workshop grade-class SUBMISSIONS --out gradebook.csv``: grade every learner of a class."""
+"""``./workshop grade-class SUBMISSIONS --out gradebook.csv [--html report.html]``: grade every
+learner of a class. Beside the CSV, ``gradebook.json`` keeps the whole run (every check of every
+learner), from which ``./workshop report`` writes the class report again."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from mountlab import registry
@@ -26,7 +29,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write each learner's JSON report there")
     parser.add_argument("--no-hidden", action="store_true",
                         help="leave out the instructor-only checks (instructor/NN/)")
-    parser.add_argument("--lang", choices=registry.LANGS, default="en")
+    parser.add_argument("--html", type=Path, default=None, metavar="FILE",
+                        help="also write the class report there: one self-contained HTML page")
+    parser.add_argument("--lang", choices=registry.LANGS, default="en",
+                        help="language of the reasons and of the class report")
+
+
+def saved_run(csv_path: Path) -> Path:
+    """Where the whole run is kept: the CSV's name with .json (gradebook.json)."""
+    return csv_path.with_suffix(".json") if csv_path.suffix != ".json" else \
+        csv_path.with_name(csv_path.name + ".run.json")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,9 +56,17 @@ def run(args: argparse.Namespace) -> int:
             lang=args.lang, reports=args.reports, on_done=progress)
     finally:
         progress.close()
+    from mountlab.grading import classdata
+
     classroom.write_gradebook(outcomes, args.out)
+    classdata.save(outcomes, saved_run(args.out))
     classroom.print_summary(outcomes)
-    print(f"gradebook: {args.out}")
+    print(f"gradebook: {args.out} (the whole run: {saved_run(args.out)})")
+    if args.html:
+        from mountlab.grading import html_report
+
+        html_report.write(outcomes, args.html, lang=args.lang, created=time.strftime("%Y-%m-%d"))
+        print(f"class report: {args.html}")
     if left:
         print("mountlab: mounts that appeared on this machine during grading are still there: "
               + ", ".join(left), file=sys.stderr)
