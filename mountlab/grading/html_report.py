@@ -255,10 +255,13 @@ def _failures(outcomes: list[Outcome], lang: str) -> str:
 
 
 def _learners(outcomes: list[Outcome], steps: tuple, lang: str) -> str:
-    head = [f"<th>{_e(t('student', lang))}</th>"]
-    head += [f'<th class="n" title="{_e(_label(s, lang))}">{s.number}</th>' for s in steps]
-    head += [f'<th class="n">{_e(t("total", lang))}</th>', f"<th>{_e(t('status', lang))}</th>",
-             f'<th class="n">{_e(t("time", lang))}</th>', f"<th>{_e(t('failed', lang))}</th>"]
+    head = [f'<th data-key="student">{_e(t("student", lang))}</th>']
+    head += [f'<th class="n" data-key="step{s.folder}" title="{_e(_label(s, lang))}">'
+             f"{s.number}</th>" for s in steps]
+    head += [f'<th class="n" data-key="total">{_e(t("total", lang))}</th>',
+             f'<th data-key="status">{_e(t("status", lang))}</th>',
+             f'<th class="n" data-key="time">{_e(t("time", lang))}</th>',
+             f'<th data-key="failed">{_e(t("failed", lang))}</th>']
     rows = []
     for o in outcomes:
         cells = [f"<td>{_e(o.student)}</td>"]

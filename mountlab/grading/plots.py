@@ -26,7 +26,9 @@ def _pyplot():
 
 def _svg(fig) -> str:
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    # No <metadata> block (its RDF namespaces, a date): the same plot gives the same text.
+    fig.savefig(buf, format="svg", bbox_inches="tight",
+                metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
     text = buf.getvalue()
     return text[text.index("<svg"):]  # no XML prolog nor DOCTYPE inside an HTML page
 
