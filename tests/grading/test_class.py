@@ -1,7 +1,8 @@
 """``./workshop grade-class`` on a generated class: the reference, the skeletons, submissions that
 hang, crash the run, leave a mount, fork, write outside, do not parse, in every layout; with
 MOUNTLAB_SLOW=1, a class of 30 where known bugs of ``tests/bugs`` fill the rest (about 5 minutes
-on 2 CPUs; the known bugs alone are also covered by tests/test_known_bugs.py)."""
+on 2 CPUs; the known bugs alone are also covered by tests/test_known_bugs.py). The class report
+(``--html``) of that run must say what the CSV says."""
 
 import csv
 import hashlib
@@ -34,7 +35,8 @@ def graded(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOUNTLAB_")}
     proc = subprocess.run([sys.executable, "-m", "mountlab", "grade-class",
                            str(tmp / "submissions"), "--out", str(tmp / "gradebook.csv"),
-                           "--timeout", "60", "--jobs", "2", "--reports", str(tmp / "reports")],
+                           "--timeout", "60", "--jobs", "2", "--reports", str(tmp / "reports"),
+                           "--html", str(tmp / "report.html")],
                           cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=1800)
     return {"expected": expected, "proc": proc, "tmp": tmp, "gradebook": tmp / "gradebook.csv",
@@ -124,3 +126,53 @@ def test_every_kind_of_submission_gives_valid_gradescope_github_and_junit(graded
         root = ET.fromstring(report.to_junit(outcome))
         assert sum(int(p.get("value")) for p in root.iter("property")
                    if p.get("name") == "max_score") <= data["max_total"]
+
+
+def _csv_rows(graded):
+    with open(graded["gradebook"], newline="") as f:
+        return {row["student"]: row for row in csv.DictReader(f)}
+
+
+def test_the_class_report_says_what_the_gradebook_says(graded):
+    from tests.grading.test_class_report import learner_rows
+
+    page = graded["tmp"] / "report.html"
+    assert page.stat().st_size < 2 * 1024 * 1024, "the class report is 2 MB or more"
+    rows = learner_rows(page.read_text())
+    csv_rows = _csv_rows(graded)
+    assert set(rows) == set(csv_rows) and len(rows) == SIZE
+    for student, row in csv_rows.items():
+        want = {f"step{s.folder}": row[f"step{s.folder}"] for s in registry.steps()}
+        want["total"] = row["total"]
+        assert rows[student] == want, student
+    # the submissions that did not grade normally, each in the problems section with its status
+    text = page.read_text()
+    problems = text[text.index('id="problems"'):]
+    import html as html_mod
+
+    for student, row in csv_rows.items():
+        listed = f'data-student="{html_mod.escape(student)}"' in problems
+        assert listed == (row["status"] != "ok"), student
+        if row["status"].startswith("error: "):
+            assert html_mod.escape(row["status"][len("error: "):][:60]) in problems, student
+
+
+def test_the_saved_run_gives_the_same_report(graded):
+    from tests.grading.test_class_report import learner_rows
+
+    again = graded["tmp"] / "again.html"
+    proc = subprocess.run([sys.executable, "-m", "mountlab", "report",
+                           str(graded["tmp"] / "gradebook.json"), "--html", str(again),
+                           "--lang", "fr"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert learner_rows(again.read_text()) == learner_rows((graded["tmp"] / "report.html")
+                                                           .read_text())
+
+
+def test_the_class_report_in_a_browser(graded):
+    from tests.grading import browser
+
+    seen = browser.open_page(graded["tmp"] / "report.html", graded["tmp"] / "browser")
+    assert seen["fetched"] == []
+    assert seen["attrs"]["svgs"] == "1" and int(seen["attrs"]["shapes"]) > 30
+    assert len(seen["attrs"]["sorted"].split(",")) == SIZE
