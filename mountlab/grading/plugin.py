@@ -276,8 +276,7 @@ class Grader:
                 if check.passed:
                     continue
                 hidden = " [instructor-only]" if check.hidden else ""
-                mark = f"{sev.label('critical', self.lang).upper()}: " \
-                    if check.severity == "critical" else ""
+                mark = sev.mark(self.lang) if check.severity == "critical" else ""
                 tr.write_line(f"  ✗ {mark}{check.doc} (-{check.max_points}){hidden}", red=True,
                               bold=bool(mark))
                 if check.why:

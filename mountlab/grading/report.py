@@ -35,7 +35,7 @@ def _critical_line(check: dict, lang: str = "en") -> str:
     if check["passed"] or check.get("severity") != "critical":
         return ""
     why = registry.get(check["step"]).why_critical(check["name"], lang) or check.get("why", "")
-    return f"{sev.label('critical', lang).upper()}: {why}".rstrip(": ")
+    return f"{sev.mark(lang)}{why}".rstrip(": ")
 
 
 def _penalty(step: dict) -> int:
@@ -272,8 +272,7 @@ def to_table(outcome: Outcome, lang: str = "en") -> str:
 
 
 def _mark(check: dict, lang: str = "en") -> str:
-    return f"{sev.label('critical', lang).upper()}: " if check.get("severity") == "critical" \
-        else ""
+    return sev.mark(lang) if check.get("severity") == "critical" else ""
 
 
 def print_table(outcome: Outcome, lang: str = "en") -> None:

@@ -45,6 +45,11 @@ def label(severity: str, lang: str = "en") -> str:
     return LABELS.get(lang, LABELS["en"]).get(severity, severity)
 
 
+def mark(lang: str = "en") -> str:
+    """What precedes a failed critical check: "CRITICAL: " / "CRITIQUE : "."""
+    return "CRITIQUE : " if lang == "fr" else "CRITICAL: "
+
+
 def problem(severity: str | None, points: int, step_points: int) -> str:
     """Why a check's severity is not acceptable ("" when it is)."""
     if severity is None:

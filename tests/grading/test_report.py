@@ -122,3 +122,49 @@ def test_json_adds_status_and_totals_with_hidden_checks():
     data = json.loads(report.render(OUTCOMES["ok"], "json"))
     assert (data["student"], data["status"], data["total"], data["max_total"]) == \
         ("ana", "ok", 5, 122)
+
+
+def critical_outcome():
+    """Step 3 of a learner whose teardown rmtrees after a failed unmount: a critical check
+    (3 points) and a minor one (1 point) failed, so the step is capped at 12 of 25."""
+    s = registry.get(3)
+    names = [("test_unmounts_and_removes_the_mount_point", 21, True),
+             ("test_busy_past_the_timeout_raises_mount_busy_error", 3, False),
+             ("test_the_timeout_is_honoured", 1, False)]
+    checks = [{"nodeid": f"steps/03/test_unmount_volume.py::{n}", "name": n, "step": 3,
+               "max_points": p, "points": p if ok else 0, "passed": ok,
+               "reason": "" if ok else "it broke", "section": "busy-mounts", "doc": n,
+               "duration": 0.1, "output": "", "hidden": False, "severity": s.severity(n),
+               "why": s.why_critical(n)} for n, p, ok in names]
+    step = {"number": 3, "title": "t", "points": 12, "max_points": 25, "checks": checks,
+            "hidden_points": 0, "hidden_max_points": 0, "capped": True}
+    return Outcome("eve", "ok", {"steps": [step], "points": 12, "max_points": 25},
+                   duration=2.0)
+
+
+def test_a_critical_failure_shows_first_with_why_in_every_format(gradescope_validator):
+    outcome = critical_outcome()
+    why = registry.get(3).why_critical("test_busy_past_the_timeout_raises_mount_busy_error")
+    data = report.to_gradescope(outcome)
+    gradescope_validator.validate(data)
+    busy = next(t for t in data["tests"] if t["name"].endswith("mount_busy_error"))
+    assert busy["output"].startswith(f"CRITICAL: {why}\nit broke") and "critical" in busy["tags"]
+    assert data["output"].index("Critical checks failed") < \
+        data["output"].index("- Step 3 — Unmount safely: 12/25 points")
+    # the tests' scores add up to the points: one more line, for the cap
+    assert sum(t["score"] for t in data["tests"]) == data["score"] == 12
+    github = report.to_github(outcome)
+    assert [t["score"] for t in github["tests"] if t["name"].startswith("Step 3")][-1] == -9
+    assert sum(t["score"] for t in github["tests"]) == outcome.total == 12
+    french = report.to_gradescope(outcome, "fr")
+    assert french["tests"][1]["output"].startswith("CRITIQUE : ")
+    table = report.to_table(outcome)
+    lost = [line for line in table.splitlines() if "✗" in line]
+    assert lost[0].strip().startswith("✗ CRITICAL: test_busy_past") and why in table
+    assert "at most 12 of its 25 points" in table
+
+
+def test_junit_carries_each_checks_severity():
+    root = ET.fromstring(report.to_junit(critical_outcome()))
+    severities = [p.get("value") for p in root.iter("property") if p.get("name") == "severity"]
+    assert severities == ["critical", "critical", "minor"]
