@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import linecache
 import os
 import re
 import time
@@ -171,14 +172,17 @@ class Grader:
     def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool | None:
         if _points(pyfuncitem) is None:
             return None
+        from mountlab.sandbox import check
+
         limit = pyfuncitem.get_closest_marker("timeout")
         args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
         timeout = limit.args[0] if limit else self.config.getoption("--check-timeout")
-        # The host's files are read-only during a check, but for pytest's temporary folders.
-        scratch = str(pyfuncitem.config._tmp_path_factory.getbasetemp())
-        sandbox.run(pyfuncitem.obj, timeout=timeout, writable=[scratch],
-                    leaves_mounts=pyfuncitem.get_closest_marker("leaves_mounts") is not None,
-                    **args)
+        # The check's code runs in a checker process, learner code in an unprivileged subject;
+        # both see the host's files read-only but for the check's own scratch folder.
+        scratch = [str(args["tmp_path"])] if "tmp_path" in args else []
+        linecache.getlines(str(pyfuncitem.path))  # its source, for tracebacks, once hidden
+        check.run(pyfuncitem.obj, args, scratch=scratch, timeout=timeout,
+                  leaves_mounts=pyfuncitem.get_closest_marker("leaves_mounts") is not None)
         return True
 
     @pytest.hookimpl(wrapper=True)
@@ -302,10 +306,8 @@ def _check_id(item: pytest.Item) -> str:
 def reason(exc: BaseException, step: registry.Step | None) -> str:
     """One line that tells a learner why a check failed."""
     if isinstance(exc, sandbox.ChildRaised):
-        inner = exc.exception
         if exc.exc_type == "AssertionError":
-            return (str(inner).splitlines() or ["a check failed"])[0] if inner else \
-                exc.text.splitlines()[-1]
+            return (exc.message.splitlines() or ["a check failed"])[0]
         if exc.exc_type == "Failed" and "DID NOT RAISE" in exc.text:
             expected = re.search(r"DID NOT RAISE <class '(?:\w+\.)*(\w+)'>", exc.text)
             return (f"your code returned normally where it should raise "

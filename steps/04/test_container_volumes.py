@@ -147,7 +147,7 @@ def test_rollback_when_a_volume_fails(tmp_path, case):
     with doubles.installed(), pytest.raises(VolumeError) as raised:
         setup(rootfs, volumes)
     if case == "mount-fails":
-        assert raised.value is doubles.failures[0], (
+        assert doubles.is_failure(raised.value, 0), (
             f"the caller must get the original error of step 2, not {raised.value!r}: re-raise "
             "it with a bare raise")
     else:
@@ -183,7 +183,7 @@ def test_rollback_goes_on_when_an_unmount_fails(tmp_path):
     doubles = Steps123().fail_on("mount_volume", 3).fail_on("unmount_volume", 1)
     with doubles.installed(), pytest.raises(VolumeError) as raised:
         setup(rootfs, volumes)
-    assert raised.value is doubles.failures[0], (
+    assert doubles.is_failure(raised.value, 0), (
         f"the caller must get the error that stopped the set-up (step 2's), not {raised.value!r}:"
         " an error during the rollback must not replace it")
     a, b = (str(rootfs / "srv" / n) for n in "ab")
