@@ -279,9 +279,9 @@ def test_teardown_keeps_going_and_reports_every_failure(tmp_path):
 
 @pytest.mark.points(1, section="a-thousand-volumes")
 @pytest.mark.leaves_mounts  # the tmpfs below; the check itself proves the volumes are all gone
-@pytest.mark.timeout(4)
+@pytest.mark.timeout(8)
 def test_a_thousand_volumes(tmp_path):
-    """A thousand volumes mount and tear down in well under two seconds"""
+    """A thousand volumes mount and tear down in a few seconds"""
     # On a tmpfs, so that the disk's speed at creating directories does not count.
     tmpfs(tmp_path / "fs")
     rootfs = image(tmp_path / "fs")
@@ -296,7 +296,9 @@ def test_a_thousand_volumes(tmp_path):
     elapsed = time.monotonic() - start
     assert count == 1010, f"{count} volumes mounted, not 1010"
     assert mounted_under(rootfs) == [], "not everything was unmounted"
-    assert elapsed < 2.0, (
+    # Each of the 2020 calls to the doubles crosses from your code's process to the check's and
+    # back: 4 s leaves room for that, and work repeated over every other volume takes far longer.
+    assert elapsed < 4.0, (
         f"1010 volumes took {elapsed:.1f} s: look for work repeated for every volume over all "
         "the others (reading mountinfo each time, comparing every pair)")
 
