@@ -2,8 +2,8 @@
 
 Nothing read here is ever unpickled, evaluated or imported. A frame is at most ``MAX_FRAME`` bytes;
 a longer one, bytes that are not JSON, or a value of the wrong shape end the conversation with
-``WireError``. Values are plain JSON plus two tagged forms: a ``Volume`` and a value that JSON cannot
-hold, kept only as its ``repr`` (``Unrepresentable``).
+``WireError``. Values are plain JSON plus three tagged forms: a ``Volume``, a dict whose keys are
+not strings, and a value that JSON cannot hold, kept only as its ``repr`` (``Unrepresentable``).
 """
 
 from __future__ import annotations
@@ -45,9 +45,10 @@ def encode(value: object) -> object:
         return value
     if isinstance(value, (list, tuple)):
         return [encode(v) for v in value]
-    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
-        return {k: encode(v) for k, v in value.items()} if not any(
-            k.startswith("$") for k in value) else {"$repr": _repr(value)}
+    if isinstance(value, dict):
+        if all(isinstance(k, str) and not k.startswith("$") for k in value):
+            return {k: encode(v) for k, v in value.items()}
+        return {"$items": [[encode(k), encode(v)] for k, v in value.items()]}
     return {"$repr": _repr(value)}
 
 
@@ -62,8 +63,14 @@ def decode(data: object) -> object:
             return Volume(*(decode(v) for v in fields))
         if "$repr" in data:
             return Unrepresentable(str(data["$repr"]))
+        if "$items" in data:  # keys JSON cannot hold; a list key comes back as a tuple
+            return {_key(decode(k)): decode(v) for k, v in data["$items"]}
         return {k: decode(v) for k, v in data.items()}
     return data
+
+
+def _key(value: object) -> object:
+    return tuple(_key(v) for v in value) if isinstance(value, list) else value
 
 
 def _repr(value: object) -> str:
