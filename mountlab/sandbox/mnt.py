@@ -15,6 +15,8 @@ import os
 from mountlab import syscalls
 
 TMPFS_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run")
+# Never covered, whatever MOUNTLAB_HIDE says: the system the interpreter and the checks run on.
+SYSTEM = ("/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc", "/proc", "/dev", "/sys")
 _NOSUID_NODEV = syscalls.MS_NOSUID | syscalls.MS_NODEV
 
 
@@ -45,6 +47,8 @@ def read_only_root() -> None:
 def cover(hide: list[str]) -> list[str]:
     """An empty tmpfs on each temporary folder and each of ``hide``; return what was covered."""
     covered: list[str] = []
+    hide = [h for h in map(os.path.realpath, hide)
+            if not any(_under(system, h) or _under(h, system) for system in SYSTEM)]
     for path in sorted({os.path.realpath(p) for p in (*TMPFS_DIRS, *hide)}, key=len):
         if any(_under(path, c) for c in covered) or not os.path.isdir(path):
             continue
