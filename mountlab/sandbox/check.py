@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 
 from mountlab import impl
-from mountlab.sandbox import contain, observe, raised, remote, userns, wire
+from mountlab.sandbox import contain, observe, remote, userns, wire, zygote
 from mountlab.sandbox.throwaway import ChildRaised, SandboxError, SandboxTimeout
 
 MAX_OUTPUT = 64 << 10  # what the learner's code printed, shown with the check's result
@@ -36,6 +36,7 @@ def run(func: Callable[..., object], kwargs: dict, *, scratch: list[str], timeou
             mode = os.stat(parent).st_mode
             if mode & 0o011 != 0o011:
                 os.chmod(parent, (mode & 0o7777) | 0o011)
+    zygote.start()
     sys.stdout.flush()
     sys.stderr.flush()
     result_r, result_w = os.pipe()

@@ -17,23 +17,24 @@ The subject (started by the checker, where learner code runs):
   9. pid 1 of its pid namespace: everything it starts dies with it; its own /proc
  10. limits: processes, files, memory, file size, CPU time; no_new_privs; dies with its parent;
      only the channel and stdio kept, output into a capped buffer the checker reads (limits)
- 11. a fresh interpreter (-I -S -B): nothing of the grader's memory or environment (subject)
+ 11. the subject's program (subject), in a child of the zygote: an interpreter started afresh
+     once per grading run (-I -S -B), so nothing of the grader's memory or environment
 """
 
 from __future__ import annotations
 
 import os
+import select
+import signal
 import socket
 import sys
 from dataclasses import dataclass
 
 from mountlab import registry, syscalls
-from mountlab.sandbox import limits, mnt, userns
+from mountlab.sandbox import limits, mnt, userns, zygote
 
 NAMESPACES = (syscalls.CLONE_NEWNS | syscalls.CLONE_NEWPID | syscalls.CLONE_NEWNET
               | syscalls.CLONE_NEWIPC | syscalls.CLONE_NEWUTS)
-_BOOT = ("import sys; sys.path.insert(0, sys.argv[2]); "
-         "from mountlab.sandbox.subject import main; main()")
 ENV = "MOUNTLAB_HIDE"  # more folders a submission must not see, separated by ':'
 
 
@@ -113,38 +114,50 @@ def map_checker(pid: int, unshared: int, maps_ready: int) -> None:
 # -- the subject ----------------------------------------------------------------------------------
 
 def start_subject(proc_fd: int, impl_env: str, cpu_seconds: int) -> Subject:
-    """Steps 7-11; the checker has entered the subject's mount namespace when this returns."""
+    """Steps 7-11, by the zygote; the checker has entered the subject's mount namespace when this
+    returns."""
     ours, theirs = socket.socketpair()
     output = os.memfd_create("mountlab-subject-output", os.MFD_CLOEXEC)
-    pid = os.fork()
-    if pid == 0:
-        ours.close()
-        _intermediate(proc_fd, theirs, output, impl_env, cpu_seconds)
+    life_r, life_w = os.pipe()  # the subject is killed when the checker goes (EOF)
+    own = [os.open(f"self/ns/{n}", os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc_fd)
+           for n in ("user", "mnt")]
+    zygote.spawn({"impl": impl_env, "cpu": cpu_seconds}, [*own, theirs.fileno(), output, life_r])
+    for fd in (*own, life_r):
+        os.close(fd)
     theirs.close()
-    data, fds, _, _ = socket.recv_fds(ours, 32, 3)
+    data, fds, _, _ = socket.recv_fds(ours, 512, 3)
     if len(fds) != 3:
-        raise OSError(f"the subject could not be started (pid {pid})")
+        raise OSError("the subject could not be started: " + data.decode(errors="replace"))
     pid = int(data)  # pid 1 of the subject's namespace, as the host numbers it
     syscalls.setns(fds[0], syscalls.CLONE_NEWNS)
     syscalls.setns(fds[1], syscalls.CLONE_NEWPID)  # for our children only: holders of a mount
     return Subject(pid, ours.detach(), output, *fds)
 
 
-def _intermediate(proc_fd: int, sock: socket.socket, output: int, impl_env: str,
-                  cpu_seconds: int) -> None:
-    """Step 7, then pid 1 of the new pid namespace; waits for it and exits with it."""
+def in_checker_namespaces(request: dict, fds: list[int]) -> None:
+    """Step 7 and the subject's pid 1, in a child of the zygote: join the checker's user and
+    mount namespaces as its unprivileged root, nest, start the subject, watch the checker.
+    Never returns."""
+    user, mount, channel, output, life = fds
     code = 125
     try:
-        limits.die_with_parent()
-        limits.dumpable(True)  # our own maps, as in the checker
+        syscalls.setns(user, syscalls.CLONE_NEWUSER)
+        userns.become_root()
+        syscalls.setns(mount, syscalls.CLONE_NEWNS)
+        # The subject mounts its own /proc over this one: keep a handle on the host's.
+        proc_fd = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        limits.dumpable(True)  # our own maps: our /proc files must be ours
         userns.nest(NAMESPACES, proc_fd)
         limits.dumpable(False)
         mounted_r, mounted_w = os.pipe()
+        go_r, go_w = os.pipe()
         child = os.fork()
         if child == 0:
             os.close(mounted_r)
-            _subject(sock.fileno(), output, impl_env, cpu_seconds, mounted_w)
+            os.close(go_w)
+            _subject(channel, output, request, mounted_w, go_r)
         os.close(mounted_w)
+        os.close(go_r)
         if os.read(mounted_r, 1) != b"p":
             raise OSError("the subject could not mount its /proc")
         # The new pid namespace can be named once its first process exists.
@@ -152,35 +165,52 @@ def _intermediate(proc_fd: int, sock: socket.socket, output: int, impl_env: str,
         namespaces = [os.open(f"self/ns/{n}", os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc_fd)
                       for n in ("mnt", "pid_for_children", "user")]
         limits.dumpable(False)
-        socket.send_fds(sock, [str(child).encode()], namespaces)
-        sock.close()
-        code = os.waitstatus_to_exitcode(os.waitpid(child, 0)[1])
-    except BaseException:  # noqa: B036 - a forked child never returns into the grader
-        import traceback
-
-        traceback.print_exc()
+        socket.send_fds(socket.socket(fileno=channel), [str(child).encode()], namespaces)
+        os.write(go_w, b"g")
+        code = _watch(child, life)
+    except BaseException as exc:  # noqa: B036 - a forked child never returns into the zygote
+        try:
+            os.write(channel, f"{type(exc).__name__}: {exc}".encode()[:500])
+        except OSError:
+            pass
     finally:
         os._exit(code if code >= 0 else 128 - code)
 
 
-def _subject(channel: int, output: int, impl_env: str, cpu_seconds: int, mounted: int) -> None:
-    """Steps 9-11 in pid 1 of the subject's namespaces, then execve: never returns."""
+def _watch(child: int, life: int) -> int:
+    """Wait for the subject; kill it (and so its whole pid namespace) if the checker goes."""
+    pidfd = os.pidfd_open(child)
+    while True:
+        ready = select.select([pidfd, life], [], [])[0]
+        if life in ready and not os.read(life, 1):
+            os.kill(child, signal.SIGKILL)
+        if pidfd in ready or life in ready:
+            return os.waitstatus_to_exitcode(os.waitpid(child, 0)[1])
+
+
+def _subject(channel: int, output: int, request: dict, mounted: int, go: int) -> None:
+    """Steps 9-11 in pid 1 of the subject's namespaces: never returns."""
     try:
         syscalls.mount("proc", "/proc", "proc",
                        syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC)
         os.write(mounted, b"p")  # the checker's "before" of the mount table includes it
+        if os.read(go, 1) != b"g":
+            os._exit(125)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.dup2(output, 1)
         os.dup2(output, 2)
-        limits.apply(cpu_seconds)
+        limits.apply(int(request["cpu"]))
         limits.no_new_privs()
         limits.die_with_parent()
         limits.close_fds([channel])
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/",
-               "MOUNTLAB_IMPL": impl_env}
-        os.execve(python(), [python(), "-I", "-S", "-B", "-c", _BOOT, str(channel),
-                             registry.kit_root()], env)
+        os.chdir("/")
+        os.environ.clear()
+        os.environ.update(PATH="/usr/local/bin:/usr/bin:/bin", LANG="C.UTF-8", HOME="/",
+                          MOUNTLAB_IMPL=str(request["impl"]))
+        from mountlab.sandbox import subject
+
+        subject.serve(channel)
     except BaseException as exc:  # noqa: B036
         os.write(2, f"mountlab: the subject could not start: {exc}\n".encode())
-    os._exit(127)
+    os._exit(0)

@@ -1,8 +1,8 @@
 """The subject: the process where learner code runs, and nothing else.
 
-It is started by ``contain.start_subject`` with a fresh interpreter (no memory of the grader: not
-its environment, not the checks, not the reference), already unprivileged, in namespaces of its
-own. It answers requests on one channel (``wire`` frames):
+It is forked from the zygote (an interpreter started afresh: no memory of the grader, not its
+environment, not the checks, not the reference), already unprivileged, in namespaces of its own
+(``contain``). It answers requests on one channel (``wire`` frames):
 
 - ``load``: import step N's module from the graded folder; answer its functions' signatures;
 - ``call``: call one function with JSON arguments, in the checker's working directory, umask and
@@ -19,7 +19,6 @@ from __future__ import annotations
 import ctypes
 import inspect
 import os
-import sys
 
 from mountlab import impl, registry, syscalls
 from mountlab.sandbox import raised, wire
@@ -99,9 +98,11 @@ def _call_in_user_namespace(fd: int, request: dict, mount_namespace: bool) -> di
             os.close(r)
             syscalls.unshare(syscalls.CLONE_NEWUSER
                              | (syscalls.CLONE_NEWNS if mount_namespace else 0))
+            _dumpable(1)  # for a moment: writing our own maps needs our /proc files to be ours
             for name, text in (("setgroups", "deny"), ("uid_map", "0 0 1"), ("gid_map", "0 0 1")):
                 with open(f"/proc/self/{name}", "w") as f:
                     f.write(text)
+            _dumpable(0)
             answer = _answer(request)
         except BaseException as exc:  # noqa: B036 - the child never returns into the server
             answer = {"raised": raised.describe(exc, skip_files=_HERE)}
@@ -128,8 +129,12 @@ def _answer(request: dict) -> dict:
         return {"raised": raised.describe(exc, skip_files=_HERE)}
 
 
+def _dumpable(value: int) -> None:
+    ctypes.CDLL(None).prctl(_PR_SET_DUMPABLE, value, 0, 0, 0)
+
+
 def serve(fd: int) -> None:
-    ctypes.CDLL(None).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)  # other subjects may not read this one
+    _dumpable(0)  # other subjects (the same host uid) may not ptrace or read this one
     wire.send(fd, {"ready": True})
     me = os.getpid()
     while True:
@@ -148,16 +153,3 @@ def serve(fd: int) -> None:
         if os.getpid() != me:  # the learner's code forked and its copy came back here
             os._exit(0)
         wire.send(fd, answer)
-
-
-def main() -> None:
-    fd = int(sys.argv[1])
-    try:
-        serve(fd)
-    except wire.WireError:
-        pass
-    os._exit(0)
-
-
-if __name__ == "__main__":
-    main()

@@ -50,7 +50,7 @@ def become_root() -> None:
     os.setresuid(0, 0, 0)
 
 
-def nest(flags: int, proc_fd: int) -> None:
+def nest(flags: int, proc_fd: int | None) -> None:
     """A user namespace below this one, with the other namespaces in ``flags``: root inside maps
     to our own uid, so it gains nothing over what we may do, and mounts we made are locked."""
     syscalls.unshare(syscalls.CLONE_NEWUSER | flags)
