@@ -78,12 +78,16 @@ def _grade_with(kit: Path) -> float:
 
 def side_by_side(baseline: Path, runs: int) -> dict:
     """One learner, this kit and the baseline alternately (the same load for both)."""
-    ours, theirs = [], []
+    ours, theirs, cpu_ours, cpu_theirs = [], [], [], []
     for _ in range(runs):
-        ours.append(_grade_with(ROOT))
-        theirs.append(_grade_with(baseline))
+        for kit, times, cpus in ((ROOT, ours, cpu_ours), (baseline, theirs, cpu_theirs)):
+            cpu = _children_cpu()
+            times.append(_grade_with(kit))
+            cpus.append(_children_cpu() - cpu)
     return {"ours_s": statistics.median(ours), "baseline_s": statistics.median(theirs),
-            "ratio": statistics.median(ours) / statistics.median(theirs), "baseline": str(baseline)}
+            "ratio": statistics.median(ours) / statistics.median(theirs), "baseline": str(baseline),
+            "cpu_ours_s": statistics.median(cpu_ours),
+            "cpu_baseline_s": statistics.median(cpu_theirs)}
 
 
 def one_learner(runs: int) -> dict:
@@ -133,6 +137,9 @@ def show(result: dict) -> None:
         rows.append(("one learner: this kit / baseline (medians)",
                      f"{pair['ours_s']:.2f} s / {pair['baseline_s']:.2f} s = {pair['ratio']:.2f}x",
                      f"<= {TARGETS['vs_baseline']:g}x"))
+        rows.append(("  the same in CPU seconds (medians)",
+                     f"{pair['cpu_ours_s']:.2f} s / {pair['cpu_baseline_s']:.2f} s = "
+                     f"{pair['cpu_ours_s'] / pair['cpu_baseline_s']:.2f}x", ""))
     if report.fancy():
         from rich.console import Console
         from rich.table import Table

@@ -267,6 +267,11 @@ class Grader:
             if not full:
                 tr.write_line(f"  Stuck? ./workshop hint {step.number}")
 
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        from mountlab.sandbox import zygote
+
+        zygote.stop()  # before pytest ends: nothing of the grading outlives the run
+
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         after = _host_mounts()
         leaked = [after[i] for i in after.keys() - self.host_before.keys()]

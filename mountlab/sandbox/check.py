@@ -133,7 +133,7 @@ def _checker(result: int, maps_ready: int, unshared: int, func: Callable[..., ob
     try:
         if subject is not None:
             answer["output"] = _output(subject.output)
-            os.kill(subject.pid, signal.SIGKILL)
+            subject.kill()
         wire.send(result, answer)
     finally:
         os._exit(0)

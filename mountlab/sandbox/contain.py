@@ -46,6 +46,24 @@ class Subject:
     mnt_ns: int  # descriptors of its namespaces
     pid_ns: int
     user_ns: int
+    parent: int  # the zygote's child that watches it
+
+    def kill(self) -> None:
+        """Kill it (its whole pid namespace goes with it) and wait until it and its parent are
+        gone, so that nothing of the check outlives it."""
+        waits = []
+        for pid in (self.pid, self.parent):
+            try:
+                waits.append(os.pidfd_open(pid))
+            except OSError:
+                pass  # already gone
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        for fd in waits:
+            select.select([fd], [], [], 2.0)
+            os.close(fd)
 
 
 def python() -> str:
@@ -128,10 +146,11 @@ def start_subject(proc_fd: int, impl_env: str, cpu_seconds: int) -> Subject:
     data, fds, _, _ = socket.recv_fds(ours, 512, 3)
     if len(fds) != 3:
         raise OSError("the subject could not be started: " + data.decode(errors="replace"))
-    pid = int(data)  # pid 1 of the subject's namespace, as the host numbers it
+    # pid 1 of the subject's namespace and its parent, as the host numbers them
+    pid, parent = (int(p) for p in data.split())
     syscalls.setns(fds[0], syscalls.CLONE_NEWNS)
     syscalls.setns(fds[1], syscalls.CLONE_NEWPID)  # for our children only: holders of a mount
-    return Subject(pid, ours.detach(), output, *fds)
+    return Subject(pid, ours.detach(), output, *fds, parent=parent)
 
 
 def in_checker_namespaces(request: dict, fds: list[int]) -> None:
@@ -165,7 +184,8 @@ def in_checker_namespaces(request: dict, fds: list[int]) -> None:
         namespaces = [os.open(f"self/ns/{n}", os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc_fd)
                       for n in ("mnt", "pid_for_children", "user")]
         limits.dumpable(False)
-        socket.send_fds(socket.socket(fileno=channel), [str(child).encode()], namespaces)
+        socket.send_fds(socket.socket(fileno=channel), [f"{child} {os.getpid()}".encode()],
+                        namespaces)
         os.write(go_w, b"g")
         code = _watch(child, life)
     except BaseException as exc:  # noqa: B036 - a forked child never returns into the zygote

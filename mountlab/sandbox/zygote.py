@@ -26,6 +26,7 @@ _BOOT = ("import sys; sys.path.insert(0, sys.argv[2]); "
          "from mountlab.sandbox.zygote import serve; serve(int(sys.argv[1]))")
 _control: socket.socket | None = None
 _owner = 0  # the pid that started it: a fork of the grader reuses it, never restarts it
+_pid = 0
 
 
 def spawn(request: dict, fds: list[int]) -> None:
@@ -60,7 +61,20 @@ def start() -> None:
         finally:
             os._exit(127)
     theirs.close()
-    _control, _owner = ours, os.getpid()
+    _control, _owner, _pid = ours, os.getpid(), pid
+
+
+def stop() -> None:
+    """End the zygote (in the process that started it) and wait for it."""
+    global _control
+    if _control is None or _owner != os.getpid():
+        return
+    _control.close()
+    _control = None
+    try:
+        os.waitpid(_pid, 0)
+    except ChildProcessError:
+        pass
 
 
 def _alive() -> bool:
