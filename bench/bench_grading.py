@@ -1,7 +1,7 @@
 """How fast the graders are: one learner's five steps, and a class of up to 100 submissions.
 
     sudo .venv/bin/python bench/bench_grading.py [--sizes 25,50,100] [--jobs N] [--runs 3]
-                                                 [--json FILE] [--check]
+                                                 [--json FILE] [--check] [--baseline DIR]
 
 Measures (wall time):
 
@@ -14,7 +14,11 @@ Measures (wall time):
   (default: the number of CPUs); the time per submission at each size, and how it grows:
   (time per submission at the largest size) / (at the smallest): 1.0 is linear.
 
-Targets (issue 6): one learner at most 10 s; 100 submissions at most 300 s; growth at most 1.25.
+With ``--baseline DIR`` (another checkout of the kit, say the previous design: ``git worktree add
+DIR COMMIT``), one learner is graded by both kits in turn, in the same run, and the ratio printed.
+
+Targets: one learner at most 10 s, and at most 1.5x the baseline's; 100 submissions at most
+300 s; growth at most 1.25.
 ``--check`` exits 1 when one is missed. Needs root (the checks mount). Results depend on the load
 of the machine: run it on an otherwise idle one.
 """
@@ -39,7 +43,7 @@ from mountlab import registry  # noqa: E402
 from mountlab.grading import classroom, grader, report  # noqa: E402
 from tests.grading import classgen  # noqa: E402
 
-TARGETS = {"one_learner_s": 10.0, "class_100_s": 300.0, "growth": 1.25}
+TARGETS = {"one_learner_s": 10.0, "class_100_s": 300.0, "growth": 1.25, "vs_baseline": 1.5}
 
 
 def bare_pytest() -> float:
@@ -56,6 +60,34 @@ def _children_cpu() -> float:
     included: the work done, whatever else the machine is doing."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def _grade_with(kit: Path) -> float:
+    """One learner (the reference) graded by the kit in ``kit``, in a fresh interpreter."""
+    code = ("import sys, time; sys.path.insert(0, sys.argv[1]); from pathlib import Path; "
+            "from mountlab.grading import grader; t = time.monotonic(); "
+            "o = grader.grade_submission(Path(sys.argv[1], 'solutions'), student='reference'); "
+            "print(time.monotonic() - t, o.status)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MOUNTLAB_")}
+    out = subprocess.run([sys.executable, "-c", code, str(kit)], cwd=kit, env=env,
+                         capture_output=True, text=True, check=True).stdout.split()
+    if out[1:] != ["ok"]:
+        raise SystemExit(f"{kit}: the reference did not grade: {' '.join(out[1:])}")
+    return float(out[0])
+
+
+def side_by_side(baseline: Path, runs: int) -> dict:
+    """One learner, this kit and the baseline alternately (the same load for both)."""
+    ours, theirs, cpu_ours, cpu_theirs = [], [], [], []
+    for _ in range(runs):
+        for kit, times, cpus in ((ROOT, ours, cpu_ours), (baseline, theirs, cpu_theirs)):
+            cpu = _children_cpu()
+            times.append(_grade_with(kit))
+            cpus.append(_children_cpu() - cpu)
+    return {"ours_s": statistics.median(ours), "baseline_s": statistics.median(theirs),
+            "ratio": statistics.median(ours) / statistics.median(theirs), "baseline": str(baseline),
+            "cpu_ours_s": statistics.median(cpu_ours),
+            "cpu_baseline_s": statistics.median(cpu_theirs)}
 
 
 def one_learner(runs: int) -> dict:
@@ -100,6 +132,14 @@ def show(result: dict) -> None:
                      f"<= {TARGETS['class_100_s']:g} s" if c["size"] == 100 else ""))
     rows.append(("growth (s/submission largest / smallest)", f"{result['growth']:.2f}",
                  f"<= {TARGETS['growth']:g}"))
+    if "side_by_side" in result:
+        pair = result["side_by_side"]
+        rows.append(("one learner: this kit / baseline (medians)",
+                     f"{pair['ours_s']:.2f} s / {pair['baseline_s']:.2f} s = {pair['ratio']:.2f}x",
+                     f"<= {TARGETS['vs_baseline']:g}x"))
+        rows.append(("  the same in CPU seconds (medians)",
+                     f"{pair['cpu_ours_s']:.2f} s / {pair['cpu_baseline_s']:.2f} s = "
+                     f"{pair['cpu_ours_s'] / pair['cpu_baseline_s']:.2f}x", ""))
     if report.fancy():
         from rich.console import Console
         from rich.table import Table
@@ -123,6 +163,8 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=grader.DEFAULT_TIMEOUT)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--check", action="store_true")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="another checkout of the kit to compare one learner with")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("bench_grading: run it as root (sudo): the checks mount", file=sys.stderr)
@@ -133,6 +175,8 @@ def main() -> int:
               "steps": [s.number for s in registry.steps()],
               "one_learner": one_learner(args.runs),
               "classes": [a_class(n, args.jobs, args.timeout) for n in sizes]}
+    if args.baseline:
+        result["side_by_side"] = side_by_side(args.baseline.resolve(), args.runs)
     result["machine"]["load_after"] = os.getloadavg()
     first, last = result["classes"][0], result["classes"][-1]
     result["growth"] = last["per_submission_s"] / first["per_submission_s"]
@@ -150,6 +194,8 @@ def main() -> int:
             missed.append("100 submissions")
         if c["not_ok"] or c["mounts_left"]:
             missed.append(f"class of {c['size']}: {c['not_ok']} {c['mounts_left']}")
+    if result.get("side_by_side", {}).get("ratio", 0) > TARGETS["vs_baseline"]:
+        missed.append("one learner against the baseline")
     if len(sizes) > 1 and result["growth"] > TARGETS["growth"]:
         missed.append("linear growth")
     if missed:

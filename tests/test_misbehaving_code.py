@@ -22,7 +22,9 @@ CASES = {
                          "    os.makedirs(volume_path, exist_ok=True)\n"
                          "    syscalls.mount('tmpfs', volume_path, 'tmpfs', 0, 'size=1m')\n"
                          "    plans = ["),
-        "left a mount on the host"),
+        # The learner's code runs unprivileged in namespaces of its own: the host's mount
+        # namespace is out of its reach, and the attempt costs the check.
+        "your code raised"),
     "does-not-import": ("def setup_volume(volume_path, container_path)\n    pass\n",
                         "does not import (line 1)"),
 }

@@ -49,7 +49,7 @@ def _mount_awkward_and_ask_findmnt(base):
     out = subprocess.run(["findmnt", "-J", "-l", "-o", "ID,PARENT,TARGET,SOURCE,FSTYPE,FSROOT"],
                          capture_output=True, text=True, check=True).stdout
     theirs = {fs["id"]: fs for fs in json.loads(out)["filesystems"]}
-    ours = {m.mount_id: m for m in mountinfo.read()}
+    ours = {m.mount_id: list(m) for m in mountinfo.read()}  # JSON carries it back as a list
     for name in AWKWARD:
         syscalls.umount2(os.path.join(base, name))
     return theirs, ours
@@ -58,6 +58,7 @@ def _mount_awkward_and_ask_findmnt(base):
 @pytest.mark.skipif(shutil.which("findmnt") is None, reason="findmnt (util-linux) not installed")
 def test_parser_agrees_with_findmnt_on_awkward_names(tmp_path):
     theirs, ours = sandbox.run(_mount_awkward_and_ask_findmnt, str(tmp_path))
+    ours = {mount_id: mountinfo.Mount(*fields) for mount_id, fields in ours.items()}
     assert theirs.keys() == ours.keys()
     for mount_id, fs in theirs.items():
         m = ours[mount_id]

@@ -70,6 +70,15 @@ class Steps123:
 
     # -- what the checks read ---------------------------------------------------------------
 
+    def is_failure(self, exc: BaseException, index: int = 0) -> bool:
+        """``exc`` is the ``index``-th failure a double raised, as the learner's code let it
+        through (it comes back from the process that ran that code as an equal copy)."""
+        if index >= len(self.failures):
+            return False
+        failure = self.failures[index]
+        return isinstance(exc, InjectedFailure) and (exc.errno, str(exc)) == \
+            (failure.errno, str(failure))
+
     def of(self, function: str) -> list[Call]:
         """The calls of ``function``, failed ones included."""
         return [c for c in self.calls if c.function == function]

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from mountlab import fsutil, mountinfo, registry
 from mountlab.grading.jail import NOTE
+from mountlab.sandbox import contain
 
 DEFAULT_TIMEOUT = 300.0
 INSTRUCTOR_DIR = "instructor"  # instructor-only checks: instructor/NN/test_*.py
@@ -248,7 +249,11 @@ def _detach_under(root: Path, before: dict[int, mountinfo.Mount]) -> list[str]:
 def remove_scratch(path: Path) -> None:
     """Delete a scratch folder, but never through a mount point: refuse (``OSError``, EBUSY) while
     anything is mounted at or below it (``rmtree`` would delete the files of the mounted source)."""
-    fsutil.remove_tree(path.resolve(), ignore_errors=True)
+    # Never resolved first: a symlink swapped in for the folder would be followed to its target.
+    if path.is_symlink():
+        path.unlink()
+        return
+    fsutil.remove_tree(path.absolute(), ignore_errors=True)
 
 
 def _tail(path: Path, limit: int = 20000) -> str:
@@ -299,13 +304,18 @@ def sandbox_problem() -> str | None:
     """Why the checks cannot run on this machine (no mount namespaces), or None. Asked once: a
     machine that cannot would otherwise give every learner zero without saying why."""
     from mountlab import sandbox
+    from mountlab.sandbox import check
 
     try:
-        sandbox.run(int, timeout=10)
+        check.run(_nothing, {}, scratch=[], timeout=10)
     except sandbox.SandboxError as exc:
-        return ("this machine cannot run the checks (they need mount namespaces, as root): "
+        return ("this machine cannot run the checks (they need user and mount namespaces): "
                 + exc.text.strip().splitlines()[-1])
     return None
+
+
+def _nothing() -> None:
+    """A check with nothing to do: proves a checker and a subject can be started here."""
 
 
 def _grade_in(source: Path, scratch: Path, outcome: Outcome, *, timeout: float, hidden: bool,
@@ -325,6 +335,9 @@ def _grade_in(source: Path, scratch: Path, outcome: Outcome, *, timeout: float, 
     # hypothesis, installed system-wide) can cost more than a step's checks.
     env.update(PYTHONDONTWRITEBYTECODE="1", HOME=str(scratch / "home"), NO_COLOR="1",
                PYTHONPATH=str(registry.KIT_ROOT), PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+    # What learner code must not see besides the kit's tree: where this submission came from
+    # (beside it, the other learners'), and the other gradings' scratch folders.
+    env[contain.ENV] = ":".join(str(p) for p in {source.absolute().parent, scratch.parent})
     before = _host_mounts()
     timed_out = False
     with open(out / "stdout.txt", "wb") as stdout, open(out / "stderr.txt", "wb") as stderr:

@@ -12,8 +12,9 @@ pytest run that grades one learner) in a new mount namespace and a new PID names
 - a fresh ``/proc`` shows only the jail's processes, and when COMMAND ends the kernel kills every
   process left in the PID namespace (a daemon that escaped with ``setsid`` and double fork too).
 
-This is a guard against accidents and sloppy code, not a security boundary against a learner who
-attacks the grader on purpose: the jail runs as root (mount namespaces need it).
+This is the outer layer, against accidents: the boundary against a learner who attacks the grader
+on purpose is each check's subject process (``mountlab.sandbox``), where learner code runs
+unprivileged.
 
 Without root (or without namespaces) COMMAND runs as it is, and a note says so on stderr.
 """

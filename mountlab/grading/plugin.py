@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import json
+import linecache
 import os
 import re
 import time
@@ -185,14 +186,17 @@ class Grader:
     def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool | None:
         if _points(pyfuncitem) is None:
             return None
+        from mountlab.sandbox import check
+
         limit = pyfuncitem.get_closest_marker("timeout")
         args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
         timeout = limit.args[0] if limit else self.config.getoption("--check-timeout")
-        # The host's files are read-only during a check, but for pytest's temporary folders.
-        scratch = str(pyfuncitem.config._tmp_path_factory.getbasetemp())
-        sandbox.run(pyfuncitem.obj, timeout=timeout, writable=[scratch],
-                    leaves_mounts=pyfuncitem.get_closest_marker("leaves_mounts") is not None,
-                    **args)
+        # The check's code runs in a checker process, learner code in an unprivileged subject;
+        # both see the host's files read-only but for the check's own scratch folder.
+        scratch = [str(args["tmp_path"])] if "tmp_path" in args else []
+        linecache.getlines(str(pyfuncitem.path))  # its source, for tracebacks, once hidden
+        check.run(pyfuncitem.obj, args, scratch=scratch, timeout=timeout,
+                  leaves_mounts=pyfuncitem.get_closest_marker("leaves_mounts") is not None)
         return True
 
     @pytest.hookimpl(wrapper=True)
@@ -290,6 +294,11 @@ class Grader:
             if not full:
                 tr.write_line(f"  Stuck? ./workshop hint {step.number}")
 
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        from mountlab.sandbox import zygote
+
+        zygote.stop()  # before pytest ends: nothing of the grading outlives the run
+
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         after = _host_mounts()
         leaked = [after[i] for i in after.keys() - self.host_before.keys()]
@@ -329,10 +338,8 @@ def _check_id(item: pytest.Item) -> str:
 def reason(exc: BaseException, step: registry.Step | None) -> str:
     """One line that tells a learner why a check failed."""
     if isinstance(exc, sandbox.ChildRaised):
-        inner = exc.exception
         if exc.exc_type == "AssertionError":
-            return (str(inner).splitlines() or ["a check failed"])[0] if inner else \
-                exc.text.splitlines()[-1]
+            return (exc.message.splitlines() or ["a check failed"])[0]
         if exc.exc_type == "Failed" and "DID NOT RAISE" in exc.text:
             expected = re.search(r"DID NOT RAISE <class '(?:\w+\.)*(\w+)'>", exc.text)
             return (f"your code returned normally where it should raise "
@@ -366,9 +373,21 @@ def _relative(path: str) -> str:
 
 
 def _host_mounts() -> dict[int, bytes]:
-    """Mount ID -> mountinfo line, for the process running pytest (the host's namespace)."""
+    """Mount ID -> mountinfo line, for the process running pytest (the host's namespace), of the
+    mounts where a check could leave one: below the temporary folders, the kit or /mnt. Mounts
+    that other programs make meanwhile (a container engine's) are none of the grading's business
+    and are never touched."""
+    from mountlab import mountinfo
+
+    tops = [b"/tmp", b"/var/tmp", b"/mnt", os.fsencode(registry.kit_root())]
     with open("/proc/self/mountinfo", "rb") as f:
-        return {int(line.split(b" ", 1)[0]): line for line in f.read().splitlines()}
+        lines = f.read().splitlines()
+    found = {}
+    for line in lines:
+        point = os.fsencode(mountinfo.parse_line(line).mountpoint)
+        if any(point == t or point.startswith(t + b"/") for t in tops):
+            found[int(line.split(b" ", 1)[0])] = line
+    return found
 
 
 def _detach(lines: list[bytes]) -> list[str]:

@@ -151,21 +151,17 @@ def _worker(args: list[str], shard: _Shard | None, log: str) -> None:
 
 
 def _import_problem(number: int, impl: str, lang: str = "en") -> str:
-    """Why step ``number``'s file cannot be used ("" when it imports), found in a sandbox: the
-    learner's top-level code might mount something, and must not do it on the host."""
+    """Why step ``number``'s file cannot be used ("" when it imports), found the way a check
+    loads it: in an unprivileged subject process (its top-level code is learner code)."""
+    from mountlab import impl as impl_mod
     from mountlab import sandbox
+    from mountlab.sandbox import check
 
-    def try_import() -> str:
-        from mountlab import impl as impl_mod
-
-        try:
-            impl_mod.load(number, impl)
-        except impl_mod.StepImportError as exc:
-            return str(exc)
-        return ""
-
+    before = os.environ.get(impl_mod.ENV)
+    os.environ[impl_mod.ENV] = impl
     try:
-        return sandbox.run(try_import, timeout=3.0)
+        check.run(impl_mod.load, {"number": number}, scratch=[], timeout=3.0)
+        return ""
     except sandbox.SandboxTimeout:
         s = registry.get(number)
         return tr(lang, f"importing steps/{s.folder}/{s.filename} took more than 3 s: does code "
@@ -173,11 +169,18 @@ def _import_problem(number: int, impl: str, lang: str = "en") -> str:
                   f"l'import de steps/{s.folder}/{s.filename} a pris plus de 3 s : du code au "
                   "niveau du module tourne-t-il sans fin ?")
     except sandbox.ChildRaised as exc:
+        if exc.exc_type == "StepImportError":
+            return exc.message
         last = exc.text.splitlines()[-1] if exc.text else exc.exc_type
         return tr(lang, f"the file does not import: {last}",
                   f"le fichier ne s'importe pas : {last}")
     except sandbox.SandboxError:
         return ""  # no namespaces here: the checks will say so
+    finally:
+        if before is None:
+            os.environ.pop(impl_mod.ENV, None)
+        else:
+            os.environ[impl_mod.ENV] = before
 
 
 def _relative(text: str) -> str:

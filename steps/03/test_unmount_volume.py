@@ -7,7 +7,6 @@ its own mounts there, and looks at the kernel's mount table (/proc/self/mountinf
 import errno
 import inspect
 import os
-import pickle
 import time
 
 import pytest
@@ -16,6 +15,7 @@ from mountlab import syscalls
 from mountlab.errors import MountBusyError, VolumeError
 from mountlab.grading.checks import bind, holding, mount_count, snapshot, tmpfs
 from mountlab.impl import step
+from mountlab.sandbox.remote import in_user_namespace
 
 # What step 4 relies on: unmount_volume(target, *, timeout=2.5, lazy=False).
 _P = inspect.Parameter
@@ -50,15 +50,6 @@ def unmount_all(target):
     """The check's own clean-up of the mounts it made itself."""
     while still_mounted(target):
         syscalls.umount2(target)
-
-
-def has_cwd(pid):
-    """The process still has a working directory: it has not let go of it yet (not ended)."""
-    try:
-        os.readlink(f"/proc/{pid}/cwd")
-    except FileNotFoundError:
-        return False
-    return True
 
 
 @pytest.mark.points(2, section="what-to-do")
@@ -138,7 +129,7 @@ def test_ebusy_is_retried_until_the_holder_goes(tmp_path):
         start = time.monotonic()
         unmount_volume(target, timeout=2)
         elapsed = time.monotonic() - start
-        assert not has_cwd(holder.pid), (
+        assert not holder.has_cwd(), (
             f"unmount_volume returned while PID {holder.pid} still had its working directory in "
             "the volume: a real umount2 cannot succeed then; was it detached (MNT_DETACH) "
             "without lazy=True?")
@@ -155,7 +146,8 @@ def test_busy_past_the_timeout_raises_mount_busy_error(tmp_path):
     """Still busy at the timeout: MountBusyError names the PIDs, and nothing is unmounted or lost"""
     source, target = mounted_volume(tmp_path)
     before = snapshot(source)
-    with holding(target) as holder, open(target / "data.txt") as opened:
+    with holding(target) as holder, holding(target / "data.txt", open_file=True) as opener, \
+            open(target / "data.txt") as opened:
         with pytest.raises(MountBusyError) as raised:
             unmount_volume(target, timeout=0.1)
         assert still_mounted(target), (
@@ -167,8 +159,8 @@ def test_busy_past_the_timeout_raises_mount_busy_error(tmp_path):
     assert err.errno == errno.EBUSY
     assert err.filename == os.path.realpath(target), \
         f"MountBusyError must name the busy path {target}; it names {err.filename!r}"
-    assert set(err.pids) == {holder.pid, os.getpid()}, (
-        f"PID {holder.pid} has its working directory in the volume and PID {os.getpid()} has a "
+    assert set(err.pids) == {holder.pid, opener.pid}, (
+        f"PID {holder.pid} has its working directory in the volume and PID {opener.pid} has a "
         f"file open in it; MountBusyError.pids is {err.pids}: look at /proc/PID/cwd, "
         "/proc/PID/root and /proc/PID/fd/*")
     assert snapshot(source) == before, (
@@ -185,7 +177,7 @@ def test_lazy_detaches_a_busy_mount(tmp_path):
             f"{target} is still mounted: with lazy=True, detach it with MNT_DETACH once the "
             "timeout has passed")
         assert not os.path.lexists(target), f"the mount point {target} was not removed"
-        assert "data.txt" in os.listdir(f"/proc/{holder.pid}/cwd"), (
+        assert "data.txt" in holder.cwd_entries(), (
             "the process using the volume lost its files: a lazy unmount only detaches the mount "
             "from the tree; its users keep it until they let go")
     assert (source / "data.txt").read_text() == "precious"
@@ -264,59 +256,21 @@ def test_a_mount_point_with_data_is_left_alone(tmp_path, kind):
     assert (source / "data.txt").read_text() == "precious"
 
 
-def in_a_user_namespace(func, *, mount_namespace=True):
-    """Run ``func()`` in a child process in a user namespace of its own; return what it returns.
-
-    With a new mount namespace too, the mounts inherited from the check are locked (what rootless
-    containers see). Without one, the child may no longer unmount anything (EPERM)."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never return into pytest
-        try:
-            os.close(r)
-            syscalls.unshare(syscalls.CLONE_NEWUSER
-                             | (syscalls.CLONE_NEWNS if mount_namespace else 0))
-            for name, text in (("setgroups", "deny"), ("uid_map", "0 0 1"), ("gid_map", "0 0 1")):
-                with open(f"/proc/self/{name}", "w") as f:
-                    f.write(text)
-            answer = func()
-            try:
-                data = pickle.dumps(answer)
-            except Exception:  # noqa: BLE001 - an exception that cannot be pickled
-                data = pickle.dumps(RuntimeError(repr(answer)))
-            with os.fdopen(w, "wb") as f:
-                f.write(data)
-        finally:
-            os._exit(0)
-    os.close(w)
-    with os.fdopen(r, "rb") as f:
-        data = f.read()
-    os.waitpid(pid, 0)
-    if not data:  # the child could not even set up its user namespace: not the learner's doing
-        raise RuntimeError("this machine refused a nested user namespace, which this check "
-                           "needs (kernel.unprivileged_userns_clone, max_user_namespaces, or a "
-                           "container's seccomp): run ./workshop doctor")
-    return pickle.loads(data)
-
-
 @pytest.mark.points(2, section="never-delete-through-a-mount")
 def test_still_mounted_after_umount_raises_and_deletes_nothing(tmp_path):
     """A mount umount2 will not remove (EINVAL, locked) raises VolumeError and deletes nothing"""
     source, target = mounted_volume(tmp_path)
     before = snapshot(source)
-
-    def locked_unmount():
+    raised = None
+    # In a user namespace below, with a mount namespace of its own: the mount is locked there.
+    with in_user_namespace(mount_namespace=True):
         try:
             unmount_volume(target, timeout=0.1)
         except Exception as exc:  # noqa: BLE001
-            return exc, still_mounted(target)
-        return None, still_mounted(target)
-
-    raised, mounted = in_a_user_namespace(locked_unmount)
+            raised = exc
     assert snapshot(source) == before, (
         "files of the volume were deleted although it was still mounted: check "
         "mountinfo.is_mountpoint before removing anything, and remove only with os.rmdir")
-    assert mounted, "the locked mount is gone: the check could not set up its case"
     assert isinstance(raised, VolumeError), (
         f"umount2 answered EINVAL but {target} is still a mount point (a locked mount): raise "
         f"VolumeError and remove nothing; got {raised!r}")
@@ -330,16 +284,13 @@ def test_other_errors_are_raised(tmp_path):
     """Another error of umount2 (here EPERM) is raised as it is, and nothing is removed"""
     source, target = mounted_volume(tmp_path)
     before = snapshot(tmp_path)
-
-    def unprivileged_unmount():
-        # In a user namespace of its own, a process may not unmount its mount namespace's mounts.
+    raised = None
+    # In a user namespace of its own, a process may not unmount its mount namespace's mounts.
+    with in_user_namespace(mount_namespace=False):
         try:
             unmount_volume(target, timeout=0.3)
         except Exception as exc:  # noqa: BLE001
-            return exc
-        return None
-
-    raised = in_a_user_namespace(unprivileged_unmount, mount_namespace=False)
+            raised = exc
     assert isinstance(raised, OSError) and raised.errno == errno.EPERM, (
         "umount2 answered EPERM (not allowed): only EBUSY is worth retrying and only EINVAL or "
         f"ENOENT mean done; let any other error through. Got {raised!r}")

@@ -147,7 +147,7 @@ def test_rollback_when_a_volume_fails(tmp_path, case):
     with doubles.installed(), pytest.raises(VolumeError) as raised:
         setup(rootfs, volumes)
     if case == "mount-fails":
-        assert raised.value is doubles.failures[0], (
+        assert doubles.is_failure(raised.value, 0), (
             f"the caller must get the original error of step 2, not {raised.value!r}: re-raise "
             "it with a bare raise")
     else:
@@ -183,7 +183,7 @@ def test_rollback_goes_on_when_an_unmount_fails(tmp_path):
     doubles = Steps123().fail_on("mount_volume", 3).fail_on("unmount_volume", 1)
     with doubles.installed(), pytest.raises(VolumeError) as raised:
         setup(rootfs, volumes)
-    assert raised.value is doubles.failures[0], (
+    assert doubles.is_failure(raised.value, 0), (
         f"the caller must get the error that stopped the set-up (step 2's), not {raised.value!r}:"
         " an error during the rollback must not replace it")
     a, b = (str(rootfs / "srv" / n) for n in "ab")
@@ -279,9 +279,9 @@ def test_teardown_keeps_going_and_reports_every_failure(tmp_path):
 
 @pytest.mark.points(1, section="a-thousand-volumes")
 @pytest.mark.leaves_mounts  # the tmpfs below; the check itself proves the volumes are all gone
-@pytest.mark.timeout(4)
+@pytest.mark.timeout(8)
 def test_a_thousand_volumes(tmp_path):
-    """A thousand volumes mount and tear down in well under two seconds"""
+    """A thousand volumes mount and tear down in a few seconds"""
     # On a tmpfs, so that the disk's speed at creating directories does not count.
     tmpfs(tmp_path / "fs")
     rootfs = image(tmp_path / "fs")
@@ -296,7 +296,9 @@ def test_a_thousand_volumes(tmp_path):
     elapsed = time.monotonic() - start
     assert count == 1010, f"{count} volumes mounted, not 1010"
     assert mounted_under(rootfs) == [], "not everything was unmounted"
-    assert elapsed < 2.0, (
+    # Each of the 2020 calls to the doubles crosses from your code's process to the check's and
+    # back: 4 s leaves room for that, and work repeated over every other volume takes far longer.
+    assert elapsed < 4.0, (
         f"1010 volumes took {elapsed:.1f} s: look for work repeated for every volume over all "
         "the others (reading mountinfo each time, comparing every pair)")
 

@@ -1,8 +1,10 @@
-"""Run a callable in a throwaway child: its own mount namespace, ``/`` private, a time limit.
+"""Run the kit's own code in a throwaway child: its own mount namespace, ``/`` private, a time
+limit. For the kit's trusted helpers (the notebooks' lab, ``doctor``, the kit's tests); learner code
+goes through ``mountlab.sandbox.check`` instead, which never runs it in a privileged process.
 
 Whatever the callable mounts stays in the child's namespace and goes away with it, so a check can
 mount freely and a buggy learner function cannot leave anything mounted on the host. The result, or
-the exception with its traceback as the learner's code raised it, comes back through a pipe.
+the exception with its traceback, comes back through a pipe as JSON (``wire``).
 
 As root the child unshares a mount namespace; otherwise a user namespace first (mapping the user to
 root inside it), where the kernel allows unprivileged user namespaces.
@@ -12,10 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import os
-import pickle
-import select
 import signal
-import struct
 import sys
 import time
 import traceback
@@ -23,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mountlab import mountinfo, syscalls
+from mountlab.sandbox import wire
 
 _PR_SET_CHILD_SUBREAPER = 36
 _HERE = os.path.abspath(__file__)
@@ -43,11 +43,11 @@ class SandboxTimeout(SandboxError):
 
 class ChildRaised(SandboxError):
     """The callable raised: ``exc_type`` is its class name, ``text`` the traceback to show,
-    ``exception`` the exception itself when it could be brought back."""
+    ``message`` its message."""
 
-    def __init__(self, text: str, exc_type: str, exception: BaseException | None) -> None:
+    def __init__(self, text: str, exc_type: str, message: str = "") -> None:
         super().__init__(text, exc_type)
-        self.exception = exception
+        self.message = message
 
 
 def enter_private_mount_namespace() -> None:
@@ -141,14 +141,9 @@ def leftover_processes() -> list[str]:
 
 
 def _send(fd: int, payload: dict) -> None:
-    try:
-        data = pickle.dumps(payload)
-    except Exception:  # an exception that cannot be pickled: keep its text only
-        payload["exception"] = None
-        data = pickle.dumps(payload)
-    data = struct.pack("!Q", len(data)) + data
-    while data:
-        data = data[os.write(fd, data):]
+    if "result" in payload:
+        payload["result"] = wire.encode(payload["result"])
+    wire.send(fd, payload)
 
 
 def _child(fd: int, func: Callable[..., Any], args: tuple, kwargs: dict,
@@ -179,37 +174,20 @@ def _child(fd: int, func: Callable[..., Any], args: tuple, kwargs: dict,
             if left:
                 problems.append("still mounted when the check ended: " + ", ".join(left)
                                 + ". Unmount what you mount.")
-        payload = ({"status": "error", "type": "SandboxError", "text": "\n".join(problems),
-                    "exception": None} if problems else {"status": "ok", "result": result})
+        payload = ({"status": "error", "type": "SandboxError", "text": "\n".join(problems)}
+                   if problems else {"status": "ok", "result": result})
     except BaseException as exc:  # noqa: B036 - SystemExit and KeyboardInterrupt come back too
         if os.getpid() != me:
             os._exit(0)
         leftover_processes()
         payload = {"status": "error", "type": type(exc).__name__, "text": format_exception(exc),
-                   "exception": exc}
+                   "message": str(exc)}
     try:
         _send(fd, payload)
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
-
-
-def _read(fd: int, deadline: float) -> bytes | None:
-    """Read one length-prefixed message; None if the deadline passes first."""
-    buf = b""
-    need = 8
-    while len(buf) < need:
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            return None
-        chunk = os.read(fd, 1 << 16)
-        if not chunk:
-            break
-        buf += chunk
-        if need == 8 and len(buf) >= 8:
-            need = 8 + struct.unpack("!Q", buf[:8])[0]
-    return buf
 
 
 def run(func: Callable[..., Any], *args: Any, timeout: float = 10.0, leaves_mounts: bool = False,
@@ -228,28 +206,31 @@ def run(func: Callable[..., Any], *args: Any, timeout: float = 10.0, leaves_moun
         os.setpgid(0, 0)
         _child(w, func, args, kwargs, leaves_mounts, writable)
     os.close(w)
-    data = None
+    payload = None
+    deadline = time.monotonic() + timeout
     try:
-        data = _read(r, time.monotonic() + timeout)
+        payload = wire.receive(r, deadline)
+    except wire.WireError:
+        pass
     finally:
         os.close(r)
-        if data is None:
+        if payload is None:
             _kill_group(pid)
     status = _wait(pid, timeout=2.0)
     _kill_group(pid)  # anything the child started and left behind in its process group
-    if data is None:
+    if payload is None and time.monotonic() >= deadline:
         raise SandboxTimeout(
             f"did not finish within {timeout:g} s and was stopped: an endless loop, a retry "
             "without a deadline, or a wait for a process that never ends?")
-    if len(data) < 8:
+    if payload is None:
         raise SandboxError(f"the check's process ended without an answer ({_describe(status)}): "
                            "did the code call os._exit(), exec another program, or crash?")
-    payload = pickle.loads(data[8:])
-    if payload["status"] == "ok":
-        return payload["result"]
-    if payload["type"] == "SandboxError":
-        raise SandboxError(payload["text"])
-    raise ChildRaised(payload["text"], payload["type"], payload["exception"])
+    if payload.get("status") == "ok":
+        return wire.decode(payload.get("result"))
+    if payload.get("type") == "SandboxError":
+        raise SandboxError(str(payload.get("text")))
+    raise ChildRaised(str(payload.get("text")), str(payload.get("type")),
+                      str(payload.get("message", "")))
 
 
 def _kill_group(pid: int) -> None:

@@ -1,0 +1,168 @@
+"""One graded check: the check's code in a checker process, learner code in a subject process.
+
+``run(func, kwargs, ...)`` is what the pytest plugin calls for each graded check. The grading
+process forks the checker (``contain.enter_checker``), which starts the subject
+(``contain.start_subject``), runs the check's body with ``impl.step(N)`` answered by the subject
+(``remote``), and sends back one JSON frame: passed, or the exception that failed the check. The
+grading process decides the verdict from that frame alone, within the time limit.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+
+from mountlab import impl
+from mountlab.sandbox import contain, observe, remote, userns, wire, zygote
+from mountlab.sandbox.throwaway import ChildRaised, SandboxError, SandboxTimeout
+
+MAX_OUTPUT = 64 << 10  # what the learner's code printed, shown with the check's result
+
+
+def run(func: Callable[..., object], kwargs: dict, *, scratch: list[str], timeout: float,
+        leaves_mounts: bool = False) -> None:
+    """Run the check ``func(**kwargs)``; return when it passed, raise ``SandboxError`` (or
+    ``ChildRaised`` with what failed it, ``SandboxTimeout``) otherwise."""
+    if os.geteuid() == 0:  # the checker and the subject work in scratch as the subject uid
+        uid = userns.subject_uid()
+        for path in scratch:
+            _chown_tree(path, uid)
+            # Its parent is what gets bound (so the folder is no mount point): the subject uid
+            # may pass through it (not list it: pytest makes it 0700).
+            parent = os.path.dirname(path)
+            mode = os.stat(parent).st_mode
+            if mode & 0o011 != 0o011:
+                os.chmod(parent, (mode & 0o7777) | 0o011)
+    zygote.start()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    result_r, result_w = os.pipe()
+    unshared_r, unshared_w = os.pipe()
+    maps_r, maps_w = os.pipe()
+    deadline = time.monotonic() + timeout
+    pid = os.fork()
+    if pid == 0:
+        os.setpgid(0, 0)
+        for fd in (result_r, unshared_r, maps_w):
+            os.close(fd)
+        _checker(result_w, maps_r, unshared_w, func, kwargs, scratch, timeout, leaves_mounts)
+    for fd in (result_w, unshared_w, maps_r):
+        os.close(fd)
+    try:
+        if os.geteuid() == 0:
+            contain.map_checker(pid, unshared_r, maps_w)
+        answer = wire.receive(result_r, deadline)
+    except wire.WireError:
+        answer = None
+    finally:
+        for fd in (result_r, unshared_r, maps_w):
+            os.close(fd)
+        _end(pid)
+    if answer is None:
+        if time.monotonic() >= deadline:
+            raise SandboxTimeout(
+                f"did not finish within {timeout:g} s and was stopped: an endless loop, a retry "
+                "without a deadline, or a wait for a process that never ends?")
+        raise SandboxError("the check's process ended without an answer")
+    if answer.get("output"):
+        sys.stdout.write(str(answer["output"]))
+    if "failed" in answer:
+        failed = answer["failed"]
+        kind = str(failed.get("type", "Exception"))
+        if kind == "SandboxError":
+            raise SandboxError(str(failed.get("message", "")))
+        raise ChildRaised(str(failed.get("traceback", "")), kind,
+                          message=str(failed.get("message", "")))
+
+
+def _chown_tree(path: str, uid: int) -> None:
+    """Hand the check's fresh scratch folder to the subject uid (no symlink is followed)."""
+    os.lchown(path, uid, uid)
+    for top, dirs, files in os.walk(path):
+        for name in dirs + files:
+            os.lchown(os.path.join(top, name), uid, uid)
+
+
+def _end(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+# -- in the checker -------------------------------------------------------------------------------
+
+def _checker(result: int, maps_ready: int, unshared: int, func: Callable[..., object],
+             kwargs: dict, scratch: list[str], timeout: float, leaves_mounts: bool) -> None:
+    answer: dict = {}
+    subject = None
+    try:
+        cwd = os.getcwd()
+        from mountlab.grading import checks
+
+        checks.keep_programs()
+        proc_fd = contain.enter_checker(maps_ready, unshared, scratch, impl.active_folder())
+        subject = contain.start_subject(proc_fd, impl.active(), int(timeout) + 2)
+        os.chdir(cwd)
+        checks.hold_in(subject.user_ns)
+        observe.use(proc_fd)
+        impl.serve_from(remote.Channel(subject.channel))
+        before = {m.mount_id for m in observe.read()}
+        func(**kwargs)
+        problems = []
+        stray = observe.processes_in(subject.pid_ns, {subject.pid, *_holders()})
+        if stray:
+            problems.append("a process started during the check was still running at its end: "
+                            + ", ".join(stray) + ". Wait for the processes you start.")
+        if not leaves_mounts:
+            left = [m.mountpoint for m in observe.read() if m.mount_id not in before]
+            if left:
+                problems.append("still mounted when the check ended: " + ", ".join(left)
+                                + ". Unmount what you mount.")
+        if problems:
+            answer["failed"] = {"type": "SandboxError", "message": "\n".join(problems)}
+    except BaseException as exc:  # noqa: B036 - every outcome becomes a frame for the grader
+        answer["failed"] = _failure(exc)
+    try:
+        if subject is not None:
+            answer["output"] = _output(subject.output)
+            subject.kill()
+        wire.send(result, answer)
+    finally:
+        os._exit(0)
+
+
+def _holders() -> list[int]:
+    from mountlab.grading import checks
+
+    return checks.holder_pids()
+
+
+def _failure(exc: BaseException) -> dict:
+    text = getattr(exc, "traceback_text", None)
+    if text is None:
+        import traceback
+
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
+    try:
+        message = str(exc)
+    except Exception:  # noqa: BLE001
+        message = type(exc).__name__
+    kind = getattr(exc, "subject_type", None) or type(exc).__name__
+    return {"type": kind, "message": message[:20_000], "traceback": text[-20_000:]}
+
+
+def _output(fd: int) -> str:
+    size = os.fstat(fd).st_size
+    data = os.pread(fd, MAX_OUTPUT, 0)
+    text = data.decode(errors="replace")
+    if size > MAX_OUTPUT:
+        text += f"\n[... {size - MAX_OUTPUT} more bytes of output not shown]\n"
+    return text

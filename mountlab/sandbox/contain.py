@@ -1,0 +1,236 @@
+"""The recipe that separates a graded check into a checker and a subject, in the order it runs.
+
+The checker (a fork of the grading process: it holds the check's code and decides the verdict):
+  1. dies with the grader; keeps a handle on the host's /proc
+  2. user namespace: root inside is an unprivileged host uid (userns)
+  3. not dumpable: no process of that uid may ptrace it or read its memory (limits)
+  4. mount namespace: / private, the folders to keep opened (mnt)
+  5. becomes that unprivileged uid
+  6. / read-only; temporary folders, the kit's tree and MOUNTLAB_HIDE covered; the kept folders
+     bound back, the scratch folder writable (mnt)
+The subject (started by the checker, where learner code runs):
+  7. nested user namespace, with mount, pid, network, IPC and UTS namespaces of its own; the
+     checker's mounts are locked in it (userns)
+  8. the checker enters its mount namespace, and its pid namespace for the processes the check
+     starts (holders of a busy mount, which join its user namespace: learner code may look at
+     them as it would at any process of its container)
+  9. pid 1 of its pid namespace: everything it starts dies with it; its own /proc
+ 10. limits: processes, files, memory, file size, CPU time; no_new_privs; dies with its parent;
+     only the channel and stdio kept, output into a capped buffer the checker reads (limits)
+ 11. the subject's program (subject), in a child of the zygote: an interpreter started afresh
+     once per grading run (-I -S -B), so nothing of the grader's memory or environment
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import socket
+import sys
+from dataclasses import dataclass
+
+from mountlab import registry, syscalls
+from mountlab.sandbox import limits, mnt, userns, zygote
+
+NAMESPACES = (syscalls.CLONE_NEWNS | syscalls.CLONE_NEWPID | syscalls.CLONE_NEWNET
+              | syscalls.CLONE_NEWIPC | syscalls.CLONE_NEWUTS)
+ENV = "MOUNTLAB_HIDE"  # more folders a submission must not see, separated by ':'
+
+
+@dataclass
+class Subject:
+    pid: int  # pid 1 of its pid namespace, as the host numbers it
+    channel: int
+    output: int  # a memfd holding what the learner's code printed
+    mnt_ns: int  # descriptors of its namespaces
+    pid_ns: int
+    user_ns: int
+    parent: int  # the zygote's child that watches it
+
+    def kill(self) -> None:
+        """Kill it (its whole pid namespace goes with it) and wait until it and its parent are
+        gone, so that nothing of the check outlives it."""
+        waits = []
+        for pid in (self.pid, self.parent):
+            try:
+                waits.append(os.pidfd_open(pid))
+            except OSError:
+                pass  # already gone
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        for fd in waits:
+            select.select([fd], [], [], 2.0)
+            os.close(fd)
+
+
+def python() -> str:
+    """The interpreter the subject runs: the real binary behind the kit's virtualenv."""
+    return os.path.realpath(sys.executable)
+
+
+def kept_folders(impl_folder: str | None) -> list[str]:
+    kit = registry.kit_root()
+    keep = [os.path.join(kit, "mountlab"), os.path.join(kit, "steps"), sys.prefix,
+            os.path.dirname(python())]
+    if impl_folder:
+        keep.append(impl_folder)
+    return [os.path.realpath(k) for k in keep]
+
+
+def hidden_folders() -> list[str]:
+    hide = [registry.kit_root()] + [h for h in os.environ.get(ENV, "").split(":") if h]
+    if os.geteuid() != 0:  # the subject has our uid: our own files are not its business
+        hide.append(os.path.expanduser("~"))
+    return [os.path.realpath(h) for h in hide]
+
+
+# -- the checker ----------------------------------------------------------------------------------
+
+def enter_checker(maps_ready: int, unshared: int, scratch: list[str],
+                  impl_folder: str | None) -> int:
+    """Steps 1-6, in the forked checker; returns a descriptor of the host's /proc.
+
+    As root, the grader writes our maps: we write a byte on ``unshared`` and wait for one on
+    ``maps_ready``."""
+    limits.die_with_parent()
+    proc_fd = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    uid = userns.subject_uid()
+    if os.geteuid() == 0:
+        userns.unshare_user()
+        os.write(unshared, b"u")
+        if os.read(maps_ready, 1) != b"m":
+            raise OSError("the grader could not map the checker's user namespace")
+    else:
+        limits.dumpable(True)  # writing our own maps needs our /proc files to be ours
+        userns.unshare_user()
+        userns.write_maps("self", uid, os.getegid(), proc_fd=proc_fd)
+    limits.dumpable(False)
+    mnt.private_root()
+    # The scratch folders' parents are bound back (writable only where the subject uid owns
+    # something), so that a check's folder is no mount point of its own.
+    kept = mnt.open_kept(kept_folders(impl_folder), sorted({os.path.dirname(s) for s in scratch}))
+    userns.become_root()
+    mnt.read_only_root()
+    mnt.bring_back(kept, mnt.cover(hidden_folders()))
+    return proc_fd
+
+
+def map_checker(pid: int, unshared: int, maps_ready: int) -> None:
+    """The grader's half of step 2 as root: map the checker's root to the subject uid."""
+    if os.read(unshared, 1) != b"u":
+        return  # the checker failed before: it reports why itself
+    uid = userns.subject_uid()
+    try:
+        userns.write_maps(pid, uid, uid)
+    finally:
+        os.write(maps_ready, b"m")
+
+
+# -- the subject ----------------------------------------------------------------------------------
+
+def start_subject(proc_fd: int, impl_env: str, cpu_seconds: int) -> Subject:
+    """Steps 7-11, by the zygote; the checker has entered the subject's mount namespace when this
+    returns."""
+    ours, theirs = socket.socketpair()
+    output = os.memfd_create("mountlab-subject-output", os.MFD_CLOEXEC)
+    life_r, life_w = os.pipe()  # the subject is killed when the checker goes (EOF)
+    own = [os.open(f"self/ns/{n}", os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc_fd)
+           for n in ("user", "mnt")]
+    zygote.spawn({"impl": impl_env, "cpu": cpu_seconds}, [*own, theirs.fileno(), output, life_r])
+    for fd in (*own, life_r):
+        os.close(fd)
+    theirs.close()
+    data, fds, _, _ = socket.recv_fds(ours, 512, 3)
+    if len(fds) != 3:
+        raise OSError("the subject could not be started: " + data.decode(errors="replace"))
+    # pid 1 of the subject's namespace and its parent, as the host numbers them
+    pid, parent = (int(p) for p in data.split())
+    syscalls.setns(fds[0], syscalls.CLONE_NEWNS)
+    syscalls.setns(fds[1], syscalls.CLONE_NEWPID)  # for our children only: holders of a mount
+    return Subject(pid, ours.detach(), output, *fds, parent=parent)
+
+
+def in_checker_namespaces(request: dict, fds: list[int]) -> None:
+    """Step 7 and the subject's pid 1, in a child of the zygote: join the checker's user and
+    mount namespaces as its unprivileged root, nest, start the subject, watch the checker.
+    Never returns."""
+    user, mount, channel, output, life = fds
+    code = 125
+    try:
+        syscalls.setns(user, syscalls.CLONE_NEWUSER)
+        userns.become_root()
+        syscalls.setns(mount, syscalls.CLONE_NEWNS)
+        # The subject mounts its own /proc over this one: keep a handle on the host's.
+        proc_fd = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        limits.dumpable(True)  # our own maps: our /proc files must be ours
+        userns.nest(NAMESPACES, proc_fd)
+        limits.dumpable(False)
+        mounted_r, mounted_w = os.pipe()
+        go_r, go_w = os.pipe()
+        child = os.fork()
+        if child == 0:
+            os.close(mounted_r)
+            os.close(go_w)
+            _subject(channel, output, request, mounted_w, go_r)
+        os.close(mounted_w)
+        os.close(go_r)
+        if os.read(mounted_r, 1) != b"p":
+            raise OSError("the subject could not mount its /proc")
+        # The new pid namespace can be named once its first process exists.
+        limits.dumpable(True)
+        namespaces = [os.open(f"self/ns/{n}", os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc_fd)
+                      for n in ("mnt", "pid_for_children", "user")]
+        limits.dumpable(False)
+        socket.send_fds(socket.socket(fileno=channel), [f"{child} {os.getpid()}".encode()],
+                        namespaces)
+        os.write(go_w, b"g")
+        code = _watch(child, life)
+    except BaseException as exc:  # noqa: B036 - a forked child never returns into the zygote
+        try:
+            os.write(channel, f"{type(exc).__name__}: {exc}".encode()[:500])
+        except OSError:
+            pass
+    finally:
+        os._exit(code if code >= 0 else 128 - code)
+
+
+def _watch(child: int, life: int) -> int:
+    """Wait for the subject; kill it (and so its whole pid namespace) if the checker goes."""
+    pidfd = os.pidfd_open(child)
+    while True:
+        ready = select.select([pidfd, life], [], [])[0]
+        if life in ready and not os.read(life, 1):
+            os.kill(child, signal.SIGKILL)
+        if pidfd in ready or life in ready:
+            return os.waitstatus_to_exitcode(os.waitpid(child, 0)[1])
+
+
+def _subject(channel: int, output: int, request: dict, mounted: int, go: int) -> None:
+    """Steps 9-11 in pid 1 of the subject's namespaces: never returns."""
+    try:
+        syscalls.mount("proc", "/proc", "proc",
+                       syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC)
+        os.write(mounted, b"p")  # the checker's "before" of the mount table includes it
+        if os.read(go, 1) != b"g":
+            os._exit(125)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(output, 1)
+        os.dup2(output, 2)
+        limits.apply(int(request["cpu"]))
+        limits.no_new_privs()
+        limits.die_with_parent()
+        limits.close_fds([channel])
+        os.chdir("/")
+        os.environ.clear()
+        os.environ.update(PATH="/usr/local/bin:/usr/bin:/bin", LANG="C.UTF-8", HOME="/",
+                          MOUNTLAB_IMPL=str(request["impl"]))
+        from mountlab.sandbox import subject
+
+        subject.serve(channel)
+    except BaseException as exc:  # noqa: B036
+        os.write(2, f"mountlab: the subject could not start: {exc}\n".encode())
+    os._exit(0)

@@ -1,0 +1,76 @@
+"""Mount namespaces: what the checker and the subject see of the host's files.
+
+``/`` is made private (nothing propagates back to the host) and read-only, recursively. Folders
+that hold what a submission must not see (the kit's tree, which holds the reference solutions, the
+hidden checks and their history; temporary folders where other submissions or the grader's outputs
+live; more by ``MOUNTLAB_HIDE``) are covered with an empty tmpfs, and the few that must stay
+visible are bound back read-only: the kit's package, the learners' steps, the graded code, the
+interpreter. The check's scratch folder is bound back writable.
+"""
+
+from __future__ import annotations
+
+import os
+
+from mountlab import syscalls
+
+TMPFS_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run")
+# Never covered, whatever MOUNTLAB_HIDE says: the system the interpreter and the checks run on.
+SYSTEM = ("/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc", "/proc", "/dev", "/sys")
+_NOSUID_NODEV = syscalls.MS_NOSUID | syscalls.MS_NODEV
+
+
+def private_root() -> None:
+    syscalls.unshare(syscalls.CLONE_NEWNS)
+    syscalls.mount("none", "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
+
+
+def _under(path: str, top: str) -> bool:
+    return path == top or path.startswith(top.rstrip("/") + "/")
+
+
+def open_kept(keep: list[str], scratch: list[str]) -> list[tuple[str, int, bool]]:
+    """O_PATH handles on the folders to bring back (before anything covers them): (path, fd,
+    writable)."""
+    found = [(p, os.open(p, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC), True) for p in scratch]
+    found += [(p, os.open(p, os.O_PATH | os.O_CLOEXEC), False) for p in keep
+              if os.path.exists(p) and not any(_under(p, s) for s in scratch)]
+    return found
+
+
+def read_only_root() -> None:
+    """Every mount read-only, but /proc (a user namespace's maps are written there)."""
+    syscalls.mount_setattr("/", syscalls.MOUNT_ATTR_RDONLY, recursive=True)
+    syscalls.mount_setattr("/proc", attr_clr=syscalls.MOUNT_ATTR_RDONLY, recursive=True)
+
+
+def cover(hide: list[str]) -> list[str]:
+    """An empty tmpfs on each temporary folder and each of ``hide``; return what was covered."""
+    covered: list[str] = []
+    hide = [h for h in map(os.path.realpath, hide)
+            if not any(_under(system, h) or _under(h, system) for system in SYSTEM)]
+    for path in sorted({os.path.realpath(p) for p in (*TMPFS_DIRS, *hide)}, key=len):
+        if any(_under(path, c) for c in covered) or not os.path.isdir(path):
+            continue
+        syscalls.mount("tmpfs", path, "tmpfs", _NOSUID_NODEV, "mode=0755,size=64m")
+        covered.append(path)
+    return covered
+
+
+def bring_back(kept: list[tuple[str, int, bool]], covered: list[str]) -> None:
+    """Bind each kept folder at its own path again (inside a cover, or over itself for a writable
+    one), read-only unless it is scratch."""
+    for path, fd, writable in sorted(kept, key=lambda k: len(k[0])):
+        if not writable and not any(_under(path, c) for c in covered):
+            os.close(fd)
+            continue  # still visible, read-only like the rest of /
+        if not os.path.lexists(path):
+            if os.path.isdir(f"/proc/self/fd/{fd}"):
+                os.makedirs(path, mode=0o755)
+            else:
+                os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+                open(path, "x").close()
+        syscalls.mount(f"/proc/self/fd/{fd}", path, None, syscalls.MS_BIND | syscalls.MS_REC)
+        os.close(fd)
+        if writable:
+            syscalls.mount_setattr(path, attr_clr=syscalls.MOUNT_ATTR_RDONLY, recursive=True)

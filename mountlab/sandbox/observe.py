@@ -1,0 +1,81 @@
+"""How the checker looks at the kernel's state once it has entered the subject's mount namespace.
+
+There, ``/proc`` is the subject's (its pid namespace, and it may mount over it): the checker
+reads /proc only through the descriptor it opened on the host's before the subject existed, so
+nothing the subject mounts or fakes changes what a check sees.
+"""
+
+from __future__ import annotations
+
+import os
+
+from mountlab import mountinfo
+
+_proc_fd: int | None = None
+
+
+def use(proc_fd: int) -> None:
+    """From now on, this process reads /proc through ``proc_fd`` (mountinfo included)."""
+    global _proc_fd
+    _proc_fd = proc_fd
+    mountinfo.read = read  # this process only: the checker's view of its mount table
+
+
+def proc_open(path: str, flags: int = os.O_RDONLY) -> int:
+    if _proc_fd is None:
+        return os.open(f"/proc/{path}", flags | os.O_CLOEXEC)
+    return os.open(path, flags | os.O_CLOEXEC, dir_fd=_proc_fd)
+
+
+def proc_read(path: str) -> bytes:
+    fd = proc_open(path)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def proc_readlink(path: str) -> str:
+    if _proc_fd is None:
+        return os.readlink(f"/proc/{path}")
+    return os.readlink(path, dir_fd=_proc_fd)
+
+
+def proc_listdir(path: str) -> list[str]:
+    fd = proc_open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        return os.listdir(fd)
+    finally:
+        os.close(fd)
+
+
+def read(pid: int | str = "self") -> list[mountinfo.Mount]:
+    return mountinfo.parse(proc_read(f"{pid}/mountinfo"))
+
+
+def namespace_pid(host_pid: int) -> int:
+    """The pid of ``host_pid`` in its innermost pid namespace (what the subject calls it)."""
+    for line in proc_read(f"{host_pid}/status").splitlines():
+        if line.startswith(b"NSpid:"):
+            return int(line.split()[-1])
+    return host_pid
+
+
+def processes_in(pid_ns: int, exclude: set[int]) -> list[str]:
+    """The host pids (with their command line) of the processes in pid namespace ``pid_ns``."""
+    inode = os.fstat(pid_ns).st_ino
+    found = []
+    for name in proc_listdir("."):
+        if not name.isdigit() or int(name) in exclude:
+            continue
+        try:
+            if os.stat(f"{name}/ns/pid", dir_fd=_proc_fd).st_ino != inode:
+                continue
+            cmd = proc_read(f"{name}/cmdline").replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        found.append(f"PID {namespace_pid(int(name))} ({cmd.strip()[:200] or '?'})")
+    return found

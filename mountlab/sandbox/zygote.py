@@ -1,0 +1,107 @@
+"""The zygote: the process every subject is forked from.
+
+Starting a fresh interpreter for each check costs a tenth of a second; forking one that is
+already running costs a millisecond. The zygote is started once per grading process, with
+``execve`` (-I -S -B, a scrubbed environment), so its memory holds the kit's sandbox code and
+nothing of the grader's: no checks, no reference, no environment. Learner code never runs in the
+zygote itself, only in the subjects forked from it, after they have left its privileges
+(``contain.in_checker_namespaces``).
+
+A checker asks for a subject by sending a JSON request and five descriptors (its user and mount
+namespaces, the subject's end of the channel, the output buffer, a pipe that closes when the
+checker goes) on the control socket, which only the grading process and its checkers hold.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+
+from mountlab import registry
+
+_BOOT = ("import sys; sys.path.insert(0, sys.argv[2]); "
+         "from mountlab.sandbox.zygote import serve; serve(int(sys.argv[1]))")
+_control: socket.socket | None = None
+_owner = 0  # the pid that started it: a fork of the grader reuses it, never restarts it
+_pid = 0
+
+
+def spawn(request: dict, fds: list[int]) -> None:
+    """Ask the zygote for a subject (from a checker, a fork of the grading process)."""
+    if _control is None:
+        raise OSError("no zygote: call zygote.start() in the grading process first")
+    socket.send_fds(_control, [json.dumps(request).encode()], fds)
+
+
+def start() -> None:
+    """Start the zygote unless it runs already (in the grading process, before forking)."""
+    global _control, _owner
+    if _control is not None and _owner == os.getpid() and _alive():
+        return
+    if _control is not None:
+        _control.close()
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            ours.close()
+            import ctypes
+
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # dies with the grader
+            os.set_inheritable(theirs.fileno(), True)
+            os.closerange(3, theirs.fileno())
+            os.closerange(theirs.fileno() + 1, 1 << 16)
+            python = os.path.realpath(sys.executable)
+            os.execve(python, [python, "-I", "-S", "-B", "-c", _BOOT, str(theirs.fileno()),
+                               registry.kit_root()],
+                      {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/"})
+        finally:
+            os._exit(127)
+    theirs.close()
+    _control, _owner, _pid = ours, os.getpid(), pid
+
+
+def stop() -> None:
+    """End the zygote (in the process that started it) and wait for it."""
+    global _control
+    if _control is None or _owner != os.getpid():
+        return
+    _control.close()
+    _control = None
+    try:
+        os.waitpid(_pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _alive() -> bool:
+    import select
+
+    readable = select.select([_control], [], [], 0)[0]
+    return not readable  # it never writes: readable means closed
+
+
+def serve(control: int) -> None:
+    """The zygote's loop: one forked child per request (``contain.in_checker_namespaces``)."""
+    from mountlab.sandbox import contain, subject  # noqa: F401 - in memory before any fork
+
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children reap themselves
+    sock = socket.socket(fileno=control)
+    while True:
+        data, fds, _, _ = socket.recv_fds(sock, 4096, 5)
+        if not data:
+            os._exit(0)  # the grading process has gone
+        if len(fds) != 5:
+            for fd in fds:
+                os.close(fd)
+            continue
+        pid = os.fork()
+        if pid == 0:
+            sock.close()
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            contain.in_checker_namespaces(json.loads(data), fds)
+        for fd in fds:
+            os.close(fd)
