@@ -337,6 +337,8 @@ def _check_id(item: pytest.Item) -> str:
 
 def reason(exc: BaseException, step: registry.Step | None) -> str:
     """One line that tells a learner why a check failed."""
+    if isinstance(exc, sandbox.ChildRaised) and exc.from_subject:
+        return _raised_by_learner_code(exc, step)
     if isinstance(exc, sandbox.ChildRaised):
         if exc.exc_type == "AssertionError":
             return (exc.message.splitlines() or ["a check failed"])[0]
@@ -344,12 +346,6 @@ def reason(exc: BaseException, step: registry.Step | None) -> str:
             expected = re.search(r"DID NOT RAISE <class '(?:\w+\.)*(\w+)'>", exc.text)
             return (f"your code returned normally where it should raise "
                     f"{expected.group(1) if expected else 'an error'}")
-        if exc.exc_type == "NotImplementedError":
-            # Name the file that raised it: step 5's check may reach step 4's skeleton.
-            where = re.findall(r'File "([^"]+)", line \d+', exc.text)
-            culprit = _relative(where[-1]) if where else (
-                f"steps/{step.folder}/{step.filename}" if step else "the step")
-            return f"not written yet: {culprit} still raises NotImplementedError; fill in its TODOs"
         last = exc.text.splitlines()[-1] if exc.text else exc.exc_type
         where = re.findall(r'File "([^"]+)", line \d+', exc.text)
         if exc.exc_type == "FileNotFoundError" and where and \
@@ -363,6 +359,24 @@ def reason(exc: BaseException, step: registry.Step | None) -> str:
     if isinstance(exc, sandbox.SandboxError):
         return exc.text.splitlines()[0]
     return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+def _raised_by_learner_code(exc: sandbox.ChildRaised, step: registry.Step | None) -> str:
+    """The reason when the learner's code raised: its class and the first line of its message,
+    always as the code's words (a class named AssertionError is not a check's verdict)."""
+    if exc.exc_type == "NotImplementedError":
+        # Name the file that raised it: step 5's check may reach step 4's skeleton.
+        where = re.findall(r'File "([^"]+)", line \d+', exc.text)
+        culprit = _relative(where[-1]) if where else (
+            f"steps/{step.folder}/{step.filename}" if step else "the step")
+        return f"not written yet: {culprit} still raises NotImplementedError; fill in its TODOs"
+    first = (exc.message.splitlines() or [""])[0][:300]
+    said = f"your code raised {exc.exc_type}: {first}" if first else \
+        f"your code raised {exc.exc_type}"
+    if "[Errno 30]" in first:
+        return (f"{said}: during a check only the check's own folders are writable, so this path "
+                "reached the host's files, not the check's")
+    return said
 
 
 def _relative(path: str) -> str:

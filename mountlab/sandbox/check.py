@@ -72,10 +72,11 @@ def run(func: Callable[..., object], kwargs: dict, *, scratch: list[str], timeou
     if "failed" in answer:
         failed = answer["failed"]
         kind = str(failed.get("type", "Exception"))
-        if kind == "SandboxError":
+        from_subject = failed.get("origin") != "checker"
+        if kind == "SandboxError" and not from_subject:
             raise SandboxError(str(failed.get("message", "")))
         raise ChildRaised(str(failed.get("traceback", "")), kind,
-                          message=str(failed.get("message", "")))
+                          message=str(failed.get("message", "")), from_subject=from_subject)
 
 
 def _chown_tree(path: str, uid: int) -> None:
@@ -127,7 +128,8 @@ def _checker(result: int, maps_ready: int, unshared: int, func: Callable[..., ob
                 problems.append("still mounted when the check ended: " + ", ".join(left)
                                 + ". Unmount what you mount.")
         if problems:
-            answer["failed"] = {"type": "SandboxError", "message": "\n".join(problems)}
+            answer["failed"] = {"type": "SandboxError", "message": "\n".join(problems),
+                                "origin": "checker"}
     except BaseException as exc:  # noqa: B036 - every outcome becomes a frame for the grader
         answer["failed"] = _failure(exc)
     try:
@@ -155,8 +157,12 @@ def _failure(exc: BaseException) -> dict:
         message = str(exc)
     except Exception:  # noqa: BLE001
         message = type(exc).__name__
+    # Raised by learner code (rebuilt from the subject's answer): its class name is the learner's
+    # to choose, so it is shown as theirs, never taken for one of the kit's own outcomes.
+    origin = "subject" if hasattr(exc, "traceback_text") else "checker"
     kind = getattr(exc, "subject_type", None) or type(exc).__name__
-    return {"type": kind, "message": message[:20_000], "traceback": text[-20_000:]}
+    return {"type": kind, "message": message[:20_000], "traceback": text[-20_000:],
+            "origin": origin}
 
 
 def _output(fd: int) -> str:

@@ -43,11 +43,13 @@ class SandboxTimeout(SandboxError):
 
 class ChildRaised(SandboxError):
     """The callable raised: ``exc_type`` is its class name, ``text`` the traceback to show,
-    ``message`` its message."""
+    ``message`` its message; ``from_subject`` when learner code raised it (not the check)."""
 
-    def __init__(self, text: str, exc_type: str, message: str = "") -> None:
+    def __init__(self, text: str, exc_type: str, message: str = "",
+                 from_subject: bool = False) -> None:
         super().__init__(text, exc_type)
         self.message = message
+        self.from_subject = from_subject
 
 
 def enter_private_mount_namespace() -> None:
