@@ -44,20 +44,29 @@ class Attack:
     reason: str  # a regex that the reason of every lost check of those steps matches
     status: str = r"ok$"  # a regex the submission's status matches
     in_class: bool = False  # graded by grade-class (with the honest rows) instead of grade
+    never: str = ""  # a regex no reason may match (besides NEVER)
+
+
+# The check's own process died: its reason blames nothing the learner did, and a subject that can
+# bring that about has reached the checker (a signal, a crash of the plumbing).
+NEVER = r"the check's process ended without an answer"
 
 
 ATTACKS = {
     "forge_channel": Attack((1,), r"the process running your code (ended|answered out of turn)",
                             in_class=True),
-    "forge_proc_fd": Attack((1,), r"SystemExit escaped from your code"),
-    "smuggle_payload": Attack((5,), r"parse_volume_spec|returned|raised|escaped|ended|"
-                                    r"out of turn|all checks passed"),
+    "forge_proc_fd": Attack((1,), r"SystemExit"),
+    # An exception named like the grader's own error must not become the grader's verdict.
+    "smuggle_payload": Attack((5,), r"parse_volume_spec|returned|accepted|your code raised",
+                              never=r"^all checks passed"),
     "escape_writes": Attack((1,), r"not created|was created with mode|nothing was created|"
                                   r"your code returned normally|must exist|changed|not a "
                                   r"directory|NotADirectoryError"),
     "escape_symlinks": Attack((1,), r"."),
     "patch_checks": Attack((1, 2), r"."),
-    "escape_exceptions": Attack((1, 2, 3, 4, 5), r"escaped from your code"),
+    "escape_exceptions": Attack((1, 2, 3, 4, 5),
+                                r"your code raised \S*(Skipped|Exit|KeyboardInterrupt|"
+                                r"GeneratorExit|XFailed)|escaped from your code"),
     "outlive": Attack((1,), r"still running at its end", status=r"error: left processes running"),
     "signals_ptrace": Attack((1, 3), r"."),
     "read_secrets": Attack((1,), r"your code raised ValueError", in_class=True),
@@ -69,7 +78,7 @@ ATTACKS = {
     "fork_bomb": Attack((1,), r".", in_class=True),
     "namespace_tricks": Attack((1,), r"."),
 }
-HONEST = ("reference", "skeleton", "bug")
+HONEST = ("reference", "skeleton", "bug", "noop")
 BUG = next(b for b in classgen.all_bugs() if b.check.startswith("test_created_directories_are"))
 
 
@@ -190,6 +199,10 @@ def _class_submissions(root: Path) -> None:
     sources = classgen.reference_sources()
     sources[1] = BUG.source()  # loses the points of one check of step 1 only
     classgen.write_impl(root / "bug", sources)
+    # Every function returns None at once: what an attack wrapped around nothing may earn.
+    classgen.write_impl(root / "noop", {n: re.sub(r"raise NotImplementedError\(.*\)", "return None",
+                                                  text)
+                                        for n, text in classgen.skeleton_sources().items()})
 
 
 @pytest.fixture(scope="module")
@@ -255,26 +268,38 @@ def _points(outcome: dict, step: int) -> int:
     return sum(c["points"] for c in _checks(outcome) if c["step"] == step)
 
 
+def _by_check(outcome: dict) -> dict[str, dict]:
+    return {c["check"]: c for c in _checks(outcome)}
+
+
 @pytest.mark.parametrize("name", sorted(ATTACKS))
 def test_attack_earns_nothing_and_is_explained(graded, host, name):
+    """0 points on every check of the targeted steps that needs real work (the checks that code
+    doing nothing fails), and no check earns more than the same code without the attack: the
+    reference where the attack is wrapped around it, else functions that do nothing."""
     attack = ATTACKS[name]
     outcome = graded["outcomes"][name]
     assert outcome.get("results") or outcome.get("report"), (
         f"no results for {name}: exit {outcome['exit']}\n{outcome['stderr'][-3000:]}")
-    checks = _checks(outcome)
-    assert checks, f"{name}: no check was reported"
-    earned = {step: _points(outcome, step) for step in STEPS}
-    # Where it is wrapped around the reference, no more than the reference earns; else nothing.
-    ceiling = {step: (classgen.full()[step - 1] if step in attacks.wraps_reference(name) else 0)
-               for step in STEPS}
-    assert {s: p for s, p in earned.items() if s in attack.targets} == \
-        dict.fromkeys(attack.targets, 0), f"{name} earned points on what it attacks: {earned}"
-    assert all(earned[s] <= ceiling[s] for s in STEPS), f"{name}: {earned} over {ceiling}"
+    checks = _by_check(outcome)
+    noop = _by_check(graded["outcomes"]["noop"])
+    reference = _by_check(graded["outcomes"]["reference"])
+    assert set(checks) == set(noop), f"{name}: not every check was reported"
+    wrapped = attacks.wraps_reference(name)
+    over = [f"{nodeid}: {c['points']} points" for nodeid, c in checks.items()
+            if c["points"] > (reference if c["step"] in wrapped else noop)[nodeid]["points"]]
+    assert not over, f"{name} earned more than the same code without the attack: {over}"
+    targeted = [c for nodeid, c in checks.items()
+                if c["step"] in attack.targets and not noop[nodeid]["passed"]]
+    assert targeted
+    won = [f"{c['check']}: {c['points']}" for c in targeted if c["points"]]
+    assert not won, f"{name} earned points on what it attacks: {won}"
     status = _status(outcome)
     assert re.match(attack.status, status), f"{name}: status {status!r}"
-    lost = [c for c in checks if c["step"] in attack.targets and not c["passed"]]
-    unexplained = [f"{c['check']}: {c['reason']!r}" for c in lost
-                   if not c["reason"] or not re.search(attack.reason, c["reason"])]
+    never = NEVER + (f"|{attack.never}" if attack.never else "")
+    unexplained = [f"{c['check']}: {c['reason']!r}" for c in targeted
+                   if not c["reason"] or not re.search(attack.reason, c["reason"])
+                   or re.search(never, c["reason"])]
     assert not unexplained, f"{name}: reasons an instructor cannot read:\n" + "\n".join(
         unexplained[:10])
 

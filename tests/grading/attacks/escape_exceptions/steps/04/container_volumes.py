@@ -1,11 +1,13 @@
 """Attack: GeneratorExit, pytest's exit outcome and an exception named like pytest's skip."""
 
-import glob
 import os
 import sys
 
-for site in glob.glob(os.path.join(sys.prefix, "lib", "python3*", "site-packages")):
-    sys.path.append(site)
+# The kit's virtualenv (visible to the subject: it runs the kit's interpreter).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from attack_targets import TARGETS  # noqa: E402
+
+sys.path.append(TARGETS["site"])
 try:
     import pytest
 

@@ -1,11 +1,13 @@
 """Attack: pytest's xfail outcome (an expected failure counts as neither pass nor fail)."""
 
-import glob
 import os
 import sys
 
-for site in glob.glob(os.path.join(sys.prefix, "lib", "python3*", "site-packages")):
-    sys.path.append(site)
+# The kit's virtualenv (visible to the subject: it runs the kit's interpreter).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from attack_targets import TARGETS  # noqa: E402
+
+sys.path.append(TARGETS["site"])
 import pytest  # noqa: E402
 
 

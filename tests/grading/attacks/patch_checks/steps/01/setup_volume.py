@@ -15,18 +15,30 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import attack_kit  # noqa: E402,F401
 
 
-def _fake_stat(*args, **kwargs):
-    return os.stat_result((stat.S_IFDIR | 0o755, 1, 1, 2, 0, 0, 4096, 0, 0, 0))
+def _checked(path) -> bool:
+    """A path of a check (its scratch folder): lie about those only, so that the kit's own
+    loader in this process still finds this file."""
+    return "/test_" in os.fspath(path) if isinstance(path, (str, bytes, os.PathLike)) else False
 
 
-os.stat = os.lstat = _fake_stat
-os.path.isdir = os.path.exists = os.path.lexists = lambda *a, **k: True
-os.path.isfile = os.path.islink = os.path.ismount = lambda *a, **k: False
-pathlib.Path.is_dir = pathlib.Path.exists = lambda self, *a, **k: True
-pathlib.Path.stat = lambda self, *a, **k: _fake_stat()
+def _lie(real, answer):
+    def patched(path, *args, **kwargs):
+        return answer(path) if _checked(path) else real(path, *args, **kwargs)
+    return patched
+
+
+_DIR = os.stat_result((stat.S_IFDIR | 0o755, 1, 1, 2, 0, 0, 4096, 0, 0, 0))
+os.stat = _lie(os.stat, lambda p: _DIR)
+os.lstat = _lie(os.lstat, lambda p: _DIR)
+os.path.isdir = _lie(os.path.isdir, lambda p: True)
+os.path.exists = _lie(os.path.exists, lambda p: True)
+os.path.isfile = _lie(os.path.isfile, lambda p: False)
+os.path.ismount = _lie(os.path.ismount, lambda p: False)
+pathlib.Path.is_dir = _lie(pathlib.Path.is_dir, lambda p: True)
+pathlib.Path.exists = _lie(pathlib.Path.exists, lambda p: True)
+pathlib.Path.stat = _lie(pathlib.Path.stat, lambda p: _DIR)
 builtins.AssertionError = type("AssertionError", (Exception,), {})
-_open = builtins.open
-builtins.open = lambda file, *a, **k: _open(os.devnull, *a, **k)
+builtins.open = _lie(builtins.open, lambda p: builtins.__dict__["__import__"]("io").StringIO())
 
 try:
     from mountlab import mountinfo
