@@ -66,7 +66,7 @@ ATTACKS = {
     "patch_checks": Attack((1, 2), r"."),
     "escape_exceptions": Attack((1, 2, 3, 4, 5),
                                 r"your code raised \S*(Skipped|Exit|KeyboardInterrupt|"
-                                r"GeneratorExit|XFailed)|escaped from your code"),
+                                r"GeneratorExit|XFailed|SystemExit)|escaped from your code"),
     "outlive": Attack((1,), r"still running at its end", status=r"error: left processes running"),
     "signals_ptrace": Attack((1, 3), r"."),
     "read_secrets": Attack((1,), r"your code raised ValueError", in_class=True),
@@ -75,7 +75,7 @@ ATTACKS = {
     "flood_output": Attack((1, 2, 5), r"."),
     "import_time": Attack((1,), r"."),
     "hang": Attack((1,), r".", status=r"timeout$"),
-    "fork_bomb": Attack((1,), r".", in_class=True),
+    "fork_bomb": Attack((1,), r".", status=r"error: left processes running", in_class=True),
     "namespace_tricks": Attack((1,), r"."),
 }
 HONEST = ("reference", "skeleton", "bug", "noop")
@@ -90,7 +90,17 @@ def test_every_attack_folder_is_graded():
 # -- the host, before and after -------------------------------------------------------------------
 
 def _mounts() -> list[str]:
-    return sorted(Path("/proc/self/mountinfo").read_text().splitlines())
+    """The mounts grading could change: /, /proc, and anything at or below the kit, the temporary
+    folders where grading works, and the virtualenv (other work on this machine mounts elsewhere,
+    say a container engine's overlays, and is none of this test's business)."""
+    tops = (str(ROOT), "/tmp/mountlab-grade-", "/tmp/mountlab-class-", "/tmp/mountlab-attack-",
+            "/tmp/pytest-of-", str(SITE))
+    found = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = line.split()[4]
+        if point in ("/", "/proc", "/tmp") or point.startswith(tops):
+            found.append(line)
+    return sorted(found)
 
 
 def _tree(top: Path) -> dict[str, tuple]:

