@@ -45,6 +45,7 @@ class Attack:
     status: str = r"ok$"  # a regex the submission's status matches
     in_class: bool = False  # graded by grade-class (with the honest rows) instead of grade
     never: str = ""  # a regex no reason may match (besides NEVER)
+    intact: tuple[int, ...] = ()  # steps wrapped around the reference that must earn all of it
 
 
 # The check's own process died: its reason blames nothing the learner did, and a subject that can
@@ -68,7 +69,8 @@ ATTACKS = {
                                 r"your code raised \S*(Skipped|Exit|KeyboardInterrupt|"
                                 r"GeneratorExit|XFailed|SystemExit)|escaped from your code"),
     "outlive": Attack((1,), r"still running at its end", status=r"error: left processes running"),
-    "signals_ptrace": Attack((1, 3), r"."),
+    # Step 1 around the reference: a signal that reached the grader would cost a check.
+    "signals_ptrace": Attack((3,), r".", intact=(1,)),
     "read_secrets": Attack((1,), r"your code raised ValueError", in_class=True),
     "overwrite_outputs": Attack((1,), r".", in_class=True),
     "plant_code": Attack((1,), r"."),
@@ -299,6 +301,9 @@ def test_attack_earns_nothing_and_is_explained(graded, host, name):
     over = [f"{nodeid}: {c['points']} points" for nodeid, c in checks.items()
             if c["points"] > (reference if c["step"] in wrapped else noop)[nodeid]["points"]]
     assert not over, f"{name} earned more than the same code without the attack: {over}"
+    disturbed = [f"{nodeid}: {c['reason']}" for nodeid, c in checks.items()
+                 if c["step"] in attack.intact and not c["passed"]]
+    assert not disturbed, f"{name} disturbed the grading of correct code: {disturbed[:5]}"
     targeted = [c for nodeid, c in checks.items()
                 if c["step"] in attack.targets and not noop[nodeid]["passed"]]
     assert targeted

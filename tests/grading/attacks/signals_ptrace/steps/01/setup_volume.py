@@ -1,6 +1,7 @@
-"""Attack: signals and ptrace aimed at the grader. kill(-1), a kill of every pid it can name (the
-ones /proc lists and every number up to 100000, the test's own pid included), pidfd signals, and
-PTRACE_ATTACH / PTRACE_SEIZE on each; then it reports what it reached."""
+"""Attack: signals and ptrace aimed at the grader, around correct code. kill(-1), killpg(0), a
+kill of every pid it can name (the ones /proc lists and every number up to 100000, the test's own
+pid included), pidfd signals, PTRACE_ATTACH / PTRACE_SEIZE on each; then the reference's work. If
+nothing of the grader was reached, every check passes as it does for the reference."""
 
 import ctypes
 import os
@@ -51,5 +52,11 @@ def attack() -> list:
     return reached
 
 
-def setup_volume(volume_path, container_path):
+#@ reference
+
+_reference = setup_volume  # noqa: F821 - defined by the reference above
+
+
+def setup_volume(volume_path, container_path):  # noqa: F811
     print("reached:", attack()[:50])
+    _reference(volume_path, container_path)

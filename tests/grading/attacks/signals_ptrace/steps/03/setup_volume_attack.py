@@ -1,6 +1,7 @@
-"""Attack: signals and ptrace aimed at the grader. kill(-1), a kill of every pid it can name (the
-ones /proc lists and every number up to 100000, the test's own pid included), pidfd signals, and
-PTRACE_ATTACH / PTRACE_SEIZE on each; then it reports what it reached."""
+"""Attack: signals and ptrace aimed at the grader, around correct code. kill(-1), killpg(0), a
+kill of every pid it can name (the ones /proc lists and every number up to 100000, the test's own
+pid included), pidfd signals, PTRACE_ATTACH / PTRACE_SEIZE on each; then the reference's work. If
+nothing of the grader was reached, every check passes as it does for the reference."""
 
 import ctypes
 import os
@@ -49,7 +50,3 @@ def attack() -> list:
                 attack_kit.attempt(signal.pidfd_send_signal, fd, signal.SIGKILL)
     attack_kit.attempt(os.killpg, 0, signal.SIGKILL)
     return reached
-
-
-def setup_volume(volume_path, container_path):
-    print("reached:", attack()[:50])
