@@ -55,9 +55,13 @@ def tricks(scratch: str) -> None:
     for top in ("/tmp", attack_kit.TARGETS.get("kit", "/")):
         for _ in range(3):
             LOG.append(attack_kit.attempt(syscalls.umount2, top, syscalls.MNT_DETACH))
-    with open("/proc/self/mem", "r+b", buffering=0) as mem:
-        address = id(LOG)
-        LOG.append(attack_kit.attempt(lambda: mem.seek(address) and mem.write(mem.read(16))))
+    def overwrite_own_memory():
+        with open("/proc/self/mem", "r+b", buffering=0) as mem:
+            mem.seek(id(LOG))
+            data = mem.read(16)
+            mem.seek(id(LOG))
+            return mem.write(data)
+    LOG.append(attack_kit.attempt(overwrite_own_memory))
     LOG.append(attack_kit.vandalise())
     print(attack_kit.loot())
     print(LOG)

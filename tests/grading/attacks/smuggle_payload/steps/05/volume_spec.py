@@ -7,6 +7,7 @@ grader's. None of it may run in the grader or earn a point."""
 import json
 import os
 import pickle
+import stat
 import struct
 import sys
 import zlib
@@ -49,10 +50,21 @@ class SandboxError(Exception):
     """Named like the grader's own error."""
 
 
+def _channel() -> int:
+    """The descriptor of the channel: the one socket this process holds."""
+    for fd in range(3, 256):
+        try:
+            if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                return fd
+        except OSError:
+            continue
+    return 1
+
+
 def _raw(message: dict) -> None:
-    """Answer on the channel itself (its number is the subject's first argument), then leave."""
+    """Answer on the channel itself, then leave."""
     data = json.dumps(message).encode()
-    os.write(int(sys.argv[1]), struct.pack("!I", len(data)) + data)
+    os.write(_channel(), struct.pack("!I", len(data)) + data)
     os._exit(0)
 
 
