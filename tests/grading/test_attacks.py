@@ -58,11 +58,9 @@ ATTACKS = {
                             in_class=True),
     "forge_proc_fd": Attack((1,), r"SystemExit"),
     # An exception named like the grader's own error must not become the grader's verdict.
-    "smuggle_payload": Attack((5,), r"parse_volume_spec|returned|accepted|your code raised",
+    "smuggle_payload": Attack((5,), r"parse_volume_spec|returned|accepted|refused|your code raised",
                               never=r"^all checks passed"),
-    "escape_writes": Attack((1,), r"not created|was created with mode|nothing was created|"
-                                  r"your code returned normally|must exist|changed|not a "
-                                  r"directory|NotADirectoryError"),
+    "escape_writes": Attack((1,), r"."),
     "escape_symlinks": Attack((1,), r"."),
     "patch_checks": Attack((1, 2), r"."),
     "escape_exceptions": Attack((1, 2, 3, 4, 5),
@@ -77,7 +75,7 @@ ATTACKS = {
     "flood_output": Attack((1, 2, 5), r"."),
     "import_time": Attack((1,), r"."),
     "hang": Attack((1,), r".", status=r"timeout$"),
-    "fork_bomb": Attack((1,), r".", status=r"error: left processes running", in_class=True),
+    "fork_bomb": Attack((1,), r".", status=r"ok$|error: left processes running", in_class=True),
     "namespace_tricks": Attack((1,), r"."),
 }
 HONEST = ("reference", "skeleton", "bug", "noop")

@@ -7,6 +7,7 @@ import ctypes
 import os
 import signal
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import attack_kit  # noqa: E402
@@ -48,5 +49,18 @@ def attack() -> list:
             fd = attack_kit.attempt(os.pidfd_open, pid)
             if isinstance(fd, int):
                 attack_kit.attempt(signal.pidfd_send_signal, fd, signal.SIGKILL)
-    attack_kit.attempt(os.killpg, 0, signal.SIGKILL)
+    _strike_own_group()
     return reached
+
+
+def _strike_own_group() -> None:
+    """SIGKILL to the process group this process was started in (killpg(0) reaches every process
+    of the group, in whatever pid namespace, that this uid may signal), from a child left in it,
+    while this process moves to a group of its own so as not to kill itself."""
+    child = os.fork()
+    if child == 0:
+        time.sleep(0.2)  # the parent has left the group by now
+        attack_kit.attempt(os.killpg, 0, signal.SIGKILL)
+        os._exit(0)
+    attack_kit.attempt(os.setpgid, 0, 0)
+    attack_kit.attempt(os.waitpid, child, 0)
