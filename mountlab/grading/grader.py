@@ -39,7 +39,10 @@ SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", "solutions"
              ".pytest_cache", ".ruff_cache", ".mypy_cache", "site-packages"}
 MAX_FILE = 1 << 20  # a step module larger than 1 MiB is not a learner's work
 ZIP_LIMITS = {"files": 5000, "bytes": 100 << 20}
-_EROFS = re.compile(r"Read-only file system: '([^']+)'|(/[^\s:']+): Read-only file system")
+# Refused: the read-only root (EROFS), or a file of the host's that the unprivileged subject
+# may not write (EACCES).
+_EROFS = re.compile(r"(?:Read-only file system|Permission denied): '([^']+)'"
+                    r"|(/[^\s:']+): Read-only file system")
 _STRAY = re.compile(r"a process started during the check was still running at its end: "
                     r"(.*?)\. Wait for")
 _PID = re.compile(r"PID \d+ \((.*?)\)(?:, |$)")

@@ -114,7 +114,9 @@ def enter_checker(maps_ready: int, unshared: int, scratch: list[str],
     kept = mnt.open_kept(kept_folders(impl_folder), sorted({os.path.dirname(s) for s in scratch}))
     userns.become_root()
     mnt.read_only_root()
-    mnt.bring_back(kept, mnt.cover(hidden_folders()))
+    covered = mnt.cover(hidden_folders())
+    mnt.bring_back(kept, covered)
+    mnt.seal(covered)
     return proc_fd
 
 

@@ -57,6 +57,14 @@ def cover(hide: list[str]) -> list[str]:
     return covered
 
 
+def seal(covered: list[str]) -> None:
+    """The covers of hidden folders read-only (their bound-back folders keep their own flags);
+    the temporary folders stay writable, each a small tmpfs of the check's own."""
+    for path in covered:
+        if path not in TMPFS_DIRS:
+            syscalls.mount_setattr(path, syscalls.MOUNT_ATTR_RDONLY)
+
+
 def bring_back(kept: list[tuple[str, int, bool]], covered: list[str]) -> None:
     """Bind each kept folder at its own path again (inside a cover, or over itself for a writable
     one), read-only unless it is scratch."""

@@ -157,10 +157,11 @@ def specials() -> list[tuple[str, dict[int, str] | None, Expect, str]]:
                                                          for n in (1, 2, 3)}},
          Expect(f[:3] + [0, 0]), "kit"),
         ("hangs", _with(2, HANG), Expect([f[0], 0, 0, 0, 0], "timeout"), "kit"),
-        ("crashes-the-run", _with(3, CRASH),
-         Expect([f[0], f[1], 0, 0, 0], "error: the grading run ended without a report"), "kit"),
+        # Learner code runs in a subject process of its own, unprivileged: it can neither kill the
+        # grading run nor reach the grader's mount namespace; it only loses its own checks.
+        ("crashes-the-run", _with(3, CRASH), Expect([f[0], f[1], 0, None, None], "ok"), "kit"),
         ("leaves-a-mount", _with(1, _module("solutions", 1) + LEAK),
-         Expect([f[0] - 3, *f[1:]], "error: left mounts behind"), "kit"),
+         Expect([f[0] - 3, *f[1:]], "ok"), "kit"),
         ("not-valid-python", _with(3, _module("solutions", 3).replace("def ", "def def ", 1)),
          Expect([f[0], f[1], 0, None, None], "error: steps/03/unmount_volume.py is not valid "
                 "Python"), "kit"),

@@ -151,7 +151,7 @@ class Host:
 def host(tmp_path_factory):
     tag = uuid.uuid4().hex[:12]
     secrets = {kind: f"mountlab-secret-{kind}-{tag}"
-               for kind in ("tmp", "other", "solutions", "hidden", "venv", "env")}
+               for kind in ("tmp", "other", "solutions", "hidden", "env")}
     canary_dir = Path(f"/tmp/mountlab-attack-{tag}")
     other = canary_dir / "other-learner"
     files = {
@@ -159,7 +159,9 @@ def host(tmp_path_factory):
         other / "steps" / "01" / "setup_volume.py": f"# {secrets['other']}\n",
         ROOT / "solutions" / "01" / f"attack-canary-{tag}.txt": secrets["solutions"],
         ROOT / "instructor" / "01" / f"attack-canary-{tag}.txt": secrets["hidden"],
-        SITE / f"mountlab_attack_canary_{tag}.txt": secrets["venv"],
+        # The virtualenv is public software that the checker needs and the subject may read
+        # (read-only): a file planted there must stay unchanged, but it is no secret.
+        SITE / f"mountlab_attack_canary_{tag}.txt": f"public-{tag}",
     }
     mounts, status = _mounts(), _git_status()
     for path, text in files.items():
