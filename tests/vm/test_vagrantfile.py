@@ -82,8 +82,11 @@ def test_size_from_the_environment_is_accepted(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_box_is_bento_ubuntu_2404():
-    assert re.search(r'^\s*config\.vm\.box\s*=\s*"bento/ubuntu-24\.04"\s*$', source(), re.M)
+def test_box_is_bento_ubuntu_2404_unless_the_environment_names_another():
+    text = source()
+    assert re.search(r'^\s*config\.vm\.box\s*=\s*VM_BOX\s*$', text, re.M)
+    assert re.search(r'^VM_BOX = ENV\.fetch\("MOUNTLAB_VM_BOX", ""\)\.strip\.then '
+                     r'\{ \|box\| box\.empty\? \? "bento/ubuntu-24\.04" : box \}$', text, re.M)
 
 
 def test_every_provider_has_a_block():
