@@ -62,8 +62,10 @@ trap 'rm -rf "$WORK"' EXIT
 cp -a "$ROOT" "$WORK/root"
 R=$WORK/root
 
-echo mountlab-box >"$R/etc/hostname"
-printf '127.0.0.1 localhost\n127.0.1.1 mountlab-box\n' >"$R/etc/hosts"
+# The kit's VM name already (its Vagrantfile's config.vm.hostname): Vagrant then skips renaming the
+# guest and restarting its network on every first boot.
+echo mountlab >"$R/etc/hostname"
+printf '127.0.0.1 localhost\n127.0.1.1 mountlab\n' >"$R/etc/hosts"
 echo '/dev/vda / ext4 defaults,errors=remount-ro 0 1' >"$R/etc/fstab"
 # net.ifnames=0 on the kernel command line: the one interface is eth0.
 cat >"$R/etc/systemd/network/80-dhcp.network" <<'EOF'

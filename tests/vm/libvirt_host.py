@@ -256,8 +256,12 @@ end
                     virsh("destroy", dom, check=False)
                     virsh("undefine", dom, "--remove-all-storage", check=False)
             if self.pool_up:
+                virsh("pool-refresh", self.name, check=False)
                 for vol in virsh("vol-list", self.name, "--name", check=False).split():
-                    virsh("vol-delete", vol, "--pool", self.name, check=False)
+                    try:
+                        virsh("vol-delete", vol, "--pool", self.name)
+                    except RuntimeError as e:
+                        errors.append(str(e))
                 virsh("pool-destroy", self.name, check=False)
                 virsh("pool-undefine", self.name, check=False)
             if self.network_up:

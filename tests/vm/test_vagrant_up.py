@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -126,21 +127,29 @@ class Run:
         start = time.monotonic()
         with self.log.open("a") as log:
             log.write(f"\n$ {' '.join(argv)}   (in {cwd})\n")
+            # Its own session: on a timeout or an interruption of the test, the whole group
+            # (vagrant and its ssh) goes, none is left running without its parent.
             proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, text=True, errors="replace")
+                                    stderr=subprocess.STDOUT, text=True, errors="replace",
+                                    start_new_session=True)
             assert proc.stdout is not None
-            for line in proc.stdout:
-                now = time.monotonic() - start
-                lines.append(line)
-                log.write(f"[{now:6.1f}] {line}")
-                log.flush()
-                for name, text in (marks or {}).items():
-                    if name not in seen and text in line:
-                        seen[name] = now
-                if now > timeout:
-                    proc.kill()
-                    lines.append(f"(killed after {timeout:.0f} s)\n")
-                    break
+            try:
+                for line in proc.stdout:
+                    now = time.monotonic() - start
+                    lines.append(line)
+                    log.write(f"[{now:6.1f}] {line}")
+                    log.flush()
+                    for name, text in (marks or {}).items():
+                        if name not in seen and text in line:
+                            seen[name] = now
+                    if now > timeout:
+                        lines.append(f"(killed after {timeout:.0f} s)\n")
+                        os.killpg(proc.pid, signal.SIGKILL)
+                        break
+            except BaseException:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                raise
             status = proc.wait()
         seen["total"] = time.monotonic() - start
         return status, "".join(lines), seen
@@ -195,7 +204,7 @@ def vm():
         assert status == 0, out
         timings["libvirt start, network, pool, box add"] = time.monotonic() - start
 
-        status, out, marks = run(["vagrant", "up"], kit, env, 1200, marks={
+        status, out, marks = run(["vagrant", "up"], kit, env, 3600, marks={
             "boot": "Waiting for SSH to become available",
             "booted": "Machine booted and ready",
             "provision": "Running provisioner: mountlab"})
