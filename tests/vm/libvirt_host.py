@@ -256,10 +256,12 @@ end
                     virsh("destroy", dom, check=False)
                     virsh("undefine", dom, "--remove-all-storage", check=False)
             if self.pool_up:
+                # Every file of the pool's folder is a volume (the box's base image above all,
+                # which `vagrant destroy` keeps): deleted through libvirt, by path.
                 virsh("pool-refresh", self.name, check=False)
-                for vol in virsh("vol-list", self.name, "--name", check=False).split():
+                for vol in sorted(self.pool_dir.iterdir()) if self.pool_dir.exists() else []:
                     try:
-                        virsh("vol-delete", vol, "--pool", self.name)
+                        virsh("vol-delete", str(vol))
                     except RuntimeError as e:
                         errors.append(str(e))
                 virsh("pool-destroy", self.name, check=False)
