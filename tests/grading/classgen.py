@@ -159,7 +159,9 @@ def specials() -> list[tuple[str, dict[int, str] | None, Expect, str]]:
         ("hangs", _with(2, HANG), Expect([f[0], 0, 0, 0, 0], "timeout"), "kit"),
         # Learner code runs in a subject process of its own, unprivileged: it can neither kill the
         # grading run nor reach the grader's mount namespace; it only loses its own checks.
-        ("crashes-the-run", _with(3, CRASH), Expect([f[0], f[1], 0, None, None], "ok"), "kit"),
+        # Its kill(0, SIGKILL) reaches only the subject, pid 1 of its namespace, which ignores
+        # it: the function then does nothing, and earns what doing nothing earns.
+        ("crashes-the-run", _with(3, CRASH), Expect([f[0], f[1], None, None, None], "ok"), "kit"),
         ("leaves-a-mount", _with(1, _module("solutions", 1) + LEAK),
          Expect([f[0] - 3, *f[1:]], "ok"), "kit"),
         ("not-valid-python", _with(3, _module("solutions", 3).replace("def ", "def def ", 1)),

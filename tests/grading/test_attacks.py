@@ -259,9 +259,12 @@ def _checks(outcome: dict) -> list[dict]:
     if outcome.get("results") is not None:
         for test in outcome["results"]["tests"]:
             feedback = test.get("output", "")
+            # The reason is the first line after the severity's own ("CRITICAL: why ...").
+            reason = next((line for line in feedback.split("\n")
+                           if not line.startswith("CRITICAL: ")), "")
             found.append({"step": int(test["tags"][0][4:]), "check": test["extra_data"]["check"],
                           "points": test["score"], "passed": test["status"] == "passed",
-                          "reason": feedback.split("\n", 1)[0], "feedback": feedback})
+                          "reason": reason, "feedback": feedback})
     for step in (outcome.get("report") or {}).get("steps", []):
         for check in step["checks"]:
             found.append({"step": step["number"], "check": check["nodeid"],
