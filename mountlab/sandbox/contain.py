@@ -67,8 +67,8 @@ class Subject:
 
 
 def python() -> str:
-    """The interpreter the subject runs: the real binary behind the kit's virtualenv."""
-    return os.path.realpath(sys.executable)
+    """The interpreter the subject runs (``zygote.interpreter``)."""
+    return zygote.interpreter()
 
 
 def kept_folders(impl_folder: str | None) -> list[str]:
@@ -228,9 +228,12 @@ def _subject(channel: int, output: int, request: dict, mounted: int, go: int) ->
         limits.die_with_parent()
         limits.close_fds([channel])
         os.chdir("/")
+        tunables = os.environ.get("GLIBC_TUNABLES")  # the zygote's, set for a reason
         os.environ.clear()
         os.environ.update(PATH="/usr/local/bin:/usr/bin:/bin", LANG="C.UTF-8", HOME="/",
                           MOUNTLAB_IMPL=str(request["impl"]))
+        if tunables:
+            os.environ["GLIBC_TUNABLES"] = tunables
         from mountlab.sandbox import subject
 
         subject.serve(channel)
