@@ -24,13 +24,20 @@ INSTALL_UML = "apt-get install user-mode-linux"
 class Probe:
     name: str
     works: bool
-    reason: str = ""  # why it does not work (empty when it does)
+    reason: str = ""  # why it does not work (empty when it does), or a note when it does
     fix: str = ""  # the one command (or step) that makes it work
+    reason_fr: str = ""
+    fix_fr: str = ""
 
-    def line(self) -> str:
-        if self.works:
-            return f"{self.name}: works"
-        return f"{self.name}: {self.reason}" + (f" (fix: {self.fix})" if self.fix else "")
+    def why(self, lang: str = "en") -> str:
+        return self.reason_fr if lang == "fr" and self.reason_fr else self.reason
+
+    def how(self, lang: str = "en") -> str:
+        return self.fix_fr if lang == "fr" and self.fix_fr else self.fix
+
+
+def _no(name: str, reason: str, reason_fr: str, fix: str = "", fix_fr: str = "") -> Probe:
+    return Probe(name, False, reason, fix, reason_fr, fix_fr or fix)
 
 
 class NoBackend(Exception):
@@ -79,22 +86,28 @@ def _mount_namespace(user: bool) -> None:
     syscalls.mount("none", "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
 
 
-def _linux() -> str:
-    if not sys.platform.startswith("linux"):
-        return "this is not Linux"
-    return ""
+def _not_linux(name: str) -> Probe | None:
+    if sys.platform.startswith("linux"):
+        return None
+    return _no(name, "this is not Linux", "ce n'est pas Linux",
+               "use the workshop's VM (vagrant up, docs/vm.md)",
+               "utilisez la VM de l'atelier (vagrant up, docs/vm.md)")
 
 
 def probe_native() -> Probe:
-    why = _linux()
-    if not why and os.geteuid() != 0:
-        return Probe("native", False, "not root", "run it with sudo")
-    if not why:
-        why = _in_child(lambda: _mount_namespace(user=False))
+    off = _not_linux("native")
+    if off:
+        return off
+    if os.geteuid() != 0:
+        return _no("native", "not root", "pas root", "run it with sudo", "lancez-le avec sudo")
+    why = _in_child(lambda: _mount_namespace(user=False))
     if why:
-        return Probe("native", False, f"root cannot create a mount namespace here ({why}): a "
-                     "container without CAP_SYS_ADMIN, or a seccomp filter",
-                     "use the uml backend (" + INSTALL_UML + ")")
+        return _no("native", f"root cannot create a mount namespace here ({why}): a container "
+                   "without CAP_SYS_ADMIN, or a seccomp filter",
+                   f"root ne peut pas créer d'espace de noms de montage ici ({why}) : un "
+                   "conteneur sans CAP_SYS_ADMIN, ou un filtre seccomp",
+                   f"use the uml backend: {INSTALL_UML}",
+                   f"utilisez le backend uml : {INSTALL_UML}")
     return Probe("native", True)
 
 
@@ -117,20 +130,26 @@ def _userns_setting() -> tuple[str, str]:
 
 
 def probe_userns() -> Probe:
-    why = _linux()
-    if not why and os.geteuid() == 0:
-        return Probe("userns", False, "running as root: the native backend applies",
-                     "run as an ordinary user")
-    if not why:
-        why = _in_child(lambda: _mount_namespace(user=True))
+    off = _not_linux("userns")
+    if off:
+        return off
+    if os.geteuid() == 0:
+        return _no("userns", "running as root: the native backend applies",
+                   "lancé en root : c'est le backend native qui s'applique",
+                   "run as an ordinary user", "lancez-le en utilisateur ordinaire")
+    why = _in_child(lambda: _mount_namespace(user=True))
     if why:
         setting, fix = _userns_setting()
         if setting:
-            return Probe("userns", False, f"unprivileged user namespaces are off ({setting})",
-                         fix)
-        return Probe("userns", False, f"a user namespace cannot be created here ({why}): a "
-                     "container or a seccomp filter refuses it", "run with sudo, or use the "
-                     "uml backend (" + INSTALL_UML + ")")
+            return _no("userns", f"unprivileged user namespaces are off ({setting})",
+                       f"les espaces de noms utilisateur non privilégiés sont désactivés "
+                       f"({setting})", fix)
+        return _no("userns", f"a user namespace cannot be created here ({why}): a container "
+                   "or a seccomp filter refuses it",
+                   f"impossible de créer un espace de noms utilisateur ici ({why}) : un "
+                   "conteneur ou un filtre seccomp le refuse",
+                   f"run with sudo, or use the uml backend: {INSTALL_UML}",
+                   f"lancez-le avec sudo, ou utilisez le backend uml : {INSTALL_UML}")
     return Probe("userns", True)
 
 
@@ -158,22 +177,26 @@ def probe_uml(boot: bool = False) -> Probe:
     from mountlab import registry
     from mountlab.backends import uml
 
-    why = _linux()
-    if why:
-        return Probe("uml", False, why, "use the workshop's VM (docs/vm.md)")
+    off = _not_linux("uml")
+    if off:
+        return off
     binary = uml.binary()
     if binary is None:
         where = os.environ.get(uml.BINARY_ENV)
-        return Probe("uml", False, f"{where} is not an executable" if where else
-                     "linux.uml is not installed", f"sudo {INSTALL_UML}")
+        return _no("uml", f"{where} is not an executable" if where else
+                   "linux.uml is not installed", f"{where} n'est pas un exécutable" if where
+                   else "linux.uml n'est pas installé", f"sudo {INSTALL_UML}")
     uid = uml.guest_uid()
     needed = [str(registry.KIT_ROOT), os.path.realpath(sys.executable),
               os.path.realpath(sys.prefix)]
     blocked = _readable_by(uid, needed)
     if blocked:
-        return Probe("uml", False, f"the guest runs as host uid {uid}, which cannot read "
-                     f"{blocked}", f"chmod o+rX on {blocked} and the folders above it, or put "
-                     "the kit in a folder others can read")
+        return _no("uml", f"the guest runs as host uid {uid}, which cannot read {blocked}",
+                   f"l'invité tourne sous l'uid {uid} de l'hôte, qui ne peut pas lire {blocked}",
+                   f"chmod o+rX {blocked} (and the folders above it), or put the kit in a "
+                   "folder others can read",
+                   f"chmod o+rX {blocked} (et les dossiers au-dessus), ou placez le kit dans "
+                   "un dossier lisible par les autres")
     if boot:
         return _boot_probe()
     return Probe("uml", True)
@@ -188,14 +211,17 @@ def _boot_probe() -> Probe:
         result = uml.run([["true"]], cwd="/", env={}, timeout=30,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     except (uml.UMLError, OSError) as exc:
-        return Probe("uml", False, f"linux.uml could not be started: {exc}",
-                     f"sudo {INSTALL_UML}")
+        return _no("uml", f"linux.uml could not be started: {exc}",
+                   f"linux.uml n'a pas pu démarrer : {exc}", f"sudo {INSTALL_UML}")
     if result.status != 0:
         log = [line for line in result.log.splitlines() if line.strip()]
-        return Probe("uml", False, f"the guest did not boot (linux.uml exit status "
-                     f"{result.uml_status}: {log[-1] if log else 'no log'})",
-                     "report it, with the output of MOUNTLAB_UML_DEBUG=1 ./workshop doctor")
-    return Probe("uml", True, f"booted in {result.boot_s:.2f} s")
+        last = log[-1] if log else "no log"
+        return _no("uml", f"the guest did not boot (linux.uml exit status {result.uml_status}: "
+                   f"{last})", f"l'invité n'a pas démarré (linux.uml a fini avec le statut "
+                   f"{result.uml_status} : {last})",
+                   f"sudo apt-get install --reinstall user-mode-linux; {last}")
+    return Probe("uml", True, f"a guest boots in {result.boot_s:.2f} s",
+                 reason_fr=f"un invité démarre en {result.boot_s:.2f} s")
 
 
 PROBES = {"native": probe_native, "userns": probe_userns, "uml": probe_uml}
@@ -205,26 +231,41 @@ def probe_all(boot: bool = False) -> list[Probe]:
     return [probe_native(), probe_userns(), probe_uml(boot=boot)]
 
 
-def choose(wanted: str = "auto") -> Probe:
+def _lang() -> str:
+    return "fr" if os.environ.get("LANG", "").startswith("fr") else "en"
+
+
+def choose(wanted: str = "auto", lang: str | None = None) -> Probe:
     """The backend to use: ``wanted`` if it works, or with ``auto`` the first that works.
     Raises ``NoBackend`` with every reason otherwise."""
+    lang = lang or _lang()
     if wanted not in ("auto", *NAMES):
-        raise NoBackend(f"unknown backend {wanted!r}: give auto, {', '.join(NAMES)}")
+        raise NoBackend(f"unknown backend {wanted!r}: give auto, {', '.join(NAMES)}"
+                        if lang == "en" else f"backend inconnu {wanted!r} : donnez auto, "
+                        f"{', '.join(NAMES)}")
     tried = []
     for name in (NAMES if wanted == "auto" else (wanted,)):
         probe = PROBES[name]()
         if probe.works:
             return probe
         tried.append(probe)
-    raise NoBackend(no_backend_message(tried, wanted))
+    raise NoBackend(no_backend_message(tried, wanted, lang))
 
 
-def no_backend_message(tried: list[Probe], wanted: str = "auto") -> str:
-    head = ("no backend can run the checks on this machine" if wanted == "auto" else
-            f"the {wanted} backend cannot run the checks on this machine")
-    lines = [head + ":"] + [f"  - {p.name}: {p.reason}" for p in tried]
-    fix = next((p.fix for p in tried if p.name == "uml" and p.fix), "") or \
-        next((p.fix for p in tried if p.fix), "")
+def no_backend_message(tried: list[Probe], wanted: str = "auto", lang: str = "en") -> str:
+    """Which backends were tried, why each failed, and the one command that fixes it (the
+    User-Mode Linux one first: it works wherever the others cannot)."""
+    fr = lang == "fr"
+    if wanted == "auto":
+        head = ("aucun backend ne peut faire tourner les tests sur cette machine" if fr else
+                "no backend can run the checks on this machine")
+    else:
+        head = (f"le backend {wanted} ne peut pas faire tourner les tests sur cette machine"
+                if fr else f"the {wanted} backend cannot run the checks on this machine")
+    lines = [head + (" :" if fr else ":")]
+    lines += [f"  - {p.name}{' :' if fr else ':'} {p.why(lang)}" for p in tried]
+    fix = next((p.how(lang) for p in tried if p.name == "uml" and p.fix), "") or \
+        next((p.how(lang) for p in tried if p.fix), "")
     if fix:
-        lines.append(f"Fix: {fix}")
+        lines.append(("Pour corriger : " if fr else "Fix: ") + fix)
     return "\n".join(lines)

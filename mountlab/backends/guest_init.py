@@ -1,11 +1,12 @@
 """The init script of a User-Mode Linux guest: PID 1, as guest root, written for one boot.
 
 It lays out the guest's filesystem (the host's ``/`` read-only through hostfs, fresh tmpfs on the
-scratch folders, the host folders the run may write mounted writable, the folders it must still
-see under a tmpfs mounted again read-only), runs the commands one after the other under a time
-limit with exactly the environment given, writes each exit status in the job folder, and powers
-the guest off. Its output goes to the guest's console 0, which the launcher keeps as a boot log;
-the commands' own output goes to consoles 1 and 2 (the caller's stdout and stderr).
+scratch folders, the folders it must still see under a tmpfs mounted again read-only, a tmpfs of
+guest root's at the path of each output folder), runs the commands one after the other under a
+time limit with exactly the environment given, kills every process left, and only then copies
+the outputs and the exit statuses to the host folders, and powers the guest off. Its own output
+goes to the guest's console 0, which the launcher keeps as a boot log; the commands' output goes
+to consoles 1 and 2 (the caller's stdout and stderr).
 
 Only ``/bin/sh`` and coreutils/util-linux (``mount``, ``stty``, ``timeout``, ``date``): a
 Python init would cost a second interpreter start, slow in UML.
@@ -33,7 +34,7 @@ class Job:
     commands: list[list[str]]
     cwd: str
     env: Mapping[str, str]
-    writable: Sequence[str] = ()  # host folders mounted writable at the same path
+    writable: Sequence[str] = ()  # host folders of the outputs, copied out at the end
     visible: Sequence[str] = ()  # host folders to see again (read-only) under a fresh tmpfs
     timeout: float = 600.0  # per command, inside the guest
     tmpfs: Sequence[str] = TMPFS_DIRS
@@ -68,28 +69,39 @@ def script(job: Job) -> str:
     for path in job.tmpfs:
         lines.append(f"[ -d {q(path)} ] && mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "
                      f"{q(path)}")
-    covered = job.tmpfs
-    # The host folders the run needs that a tmpfs just covered, read-only, then the writable
-    # ones; shallow first, so that a deeper one is not covered again by its parent.
-    writable = (*job.writable, job.folder)
-    mounts = sorted({(p, False) for p in job.visible
-                     if _under(p, covered) and not _under(p, writable)}
-                    | {(p, True) for p in writable}, key=lambda m: (m[0].count("/"), m[0]))
-    for path, rw in mounts:
-        flag = "" if rw else "-r "
-        lines.append(f"mkdir -p {q(path)} && mount {flag}-t hostfs -o {q(path)} hostfs {q(path)}")
+    # The host folders the run needs that a tmpfs just covered, read-only; shallow first, so
+    # that a deeper one is not covered again by its parent.
+    for path in sorted((p for p in job.visible if _under(p, job.tmpfs)
+                        and not _under(p, job.writable)), key=lambda p: (p.count("/"), p)):
+        lines.append(f"mkdir -p {q(path)} && mount -r -t hostfs -o {q(path)} hostfs {q(path)}")
+    # The run's outputs: guest root's own tmpfs while it runs. No host folder is writable
+    # while the commands run; they are copied out at the end, once every process is gone.
+    for path in sorted(job.writable, key=lambda p: (p.count("/"), p)):
+        lines.append(f"mkdir -p {q(path)} && mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs "
+                     f"{q(path)}")
     lines += [
         # The consoles are terminals: without this, every \n reaches the host as \r\n.
         "stty -F /dev/tty1 -opost; stty -F /dev/tty2 -opost",
-        'date +%s.%N > "$job/' + STARTED + '"',
+        "started=$(date +%s.%N); statuses=",
     ]
     env = " ".join(q(f"{k}={v}") for k, v in sorted(job.env.items()))
     for command in job.commands:
         lines.append(
             f"(cd {q(job.cwd)} && exec timeout -k 5 {job.timeout:.0f} env -i {env} "
             f"{' '.join(q(a) for a in command)}) </dev/null >/dev/tty1 2>/dev/tty2; "
-            f'echo $? >> "$job/{STATUS}"')
+            'statuses="$statuses $?"')
     lines += [
+        # Nothing of the run may still be writing when its outputs go to the host.
+        "kill -KILL -1 2>/dev/null; sleep 0.2",
+        "mkdir -p /run/mountlab-out && mount -t hostfs -o \"$job\" hostfs /run/mountlab-out",
+    ]
+    for k, path in enumerate(job.writable):
+        lines.append(f"mkdir -p /run/mountlab-copy{k} && mount -t hostfs -o {q(path)} hostfs "
+                     f"/run/mountlab-copy{k} && cp -R --preserve=mode,timestamps {q(path)}/. "
+                     f"/run/mountlab-copy{k}/")
+    lines += [
+        f'echo "$started" > /run/mountlab-out/{STARTED}',
+        f'for s in $statuses; do echo "$s"; done > /run/mountlab-out/{STATUS}',
         "sync",
         # Power off (no poweroff binary needed); if init returned, the guest would panic.
         "echo o > /proc/sysrq-trigger",

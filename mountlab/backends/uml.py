@@ -118,6 +118,11 @@ def guest_env(env: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
+def _python_path(env: Mapping[str, str]) -> list[str]:
+    """The folders of ``PYTHONPATH``: the guest must see them too."""
+    return [p for p in env.get("PYTHONPATH", "").split(":") if p and os.path.isdir(p)]
+
+
 def _own(paths: Sequence[str], uid: int) -> None:
     """Hand ``paths`` (folders the caller created for this run) to ``uid``, recursively."""
     if os.geteuid() != 0 or uid == 0:
@@ -158,7 +163,8 @@ def run(commands: Sequence[Sequence[str]], *, cwd: str, env: Mapping[str, str],
         init.write_text(guest_init.script(guest_init.Job(
             folder=str(job), commands=[list(c) for c in commands], cwd=cwd, env=guest_env(env),
             writable=[os.path.realpath(w) for w in writable],
-            visible=sorted({os.path.realpath(v) for v in visible}), timeout=timeout)))
+            visible=sorted({os.path.realpath(v) for v in (*visible, *_python_path(env))}),
+            timeout=timeout)))
         init.chmod(0o755)
         job.chmod(0o755)
         _own([str(job), *writable], uid)
@@ -172,8 +178,8 @@ def run(commands: Sequence[Sequence[str]], *, cwd: str, env: Mapping[str, str],
 def _boot(uml: str, job: Path, uid: int, count: int, limit: float, stdout: IO | int | None,
           stderr: IO | int | None, mem: str, started: float) -> GuestResult:
     # Copies above 2: the child's own 1 and 2 become the boot log.
-    out = os.dup(_fd(stdout, 1))
-    err = os.dup(_fd(stderr, 2))
+    out = _copy(stdout, 1)
+    err = _copy(stderr, 2)
     try:
         return _run_uml(uml, job, uid, count, limit, (out, err), mem, started)
     finally:
@@ -210,13 +216,17 @@ def _run_uml(uml: str, job: Path, uid: int, count: int, limit: float, fds: tuple
                        log=_read_tail(job / "boot.log"), commands=count)
 
 
-def _fd(stream: IO | int | None, default: int) -> int:
+def _copy(stream: IO | int | None, default: int) -> int:
+    """A new descriptor (the caller closes it) for ``stream``: a file, a descriptor, None for
+    ``default``, or ``subprocess.DEVNULL``."""
+    if stream == subprocess.DEVNULL:
+        return os.open(os.devnull, os.O_WRONLY)
     if stream is None:
-        return default
+        return os.dup(default)
     if isinstance(stream, int):
-        return stream
+        return os.dup(stream)
     stream.flush()
-    return stream.fileno()
+    return os.dup(stream.fileno())
 
 
 def _confine() -> None:
