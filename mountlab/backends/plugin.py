@@ -28,7 +28,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
-    if backends.in_guest() or not sys.platform.startswith("linux"):
+    from mountlab import vmforward  # standard library only, like this module's top
+
+    if backends.in_guest() or vmforward.needs_vm():
         return None  # in the guest already; off Linux the VM forwarding takes over
     if config.option.collectonly or config.option.help or config.option.version:
         return None  # nothing mounts
