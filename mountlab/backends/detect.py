@@ -186,7 +186,10 @@ def probe_uml(boot: bool = False) -> Probe:
         return _no("uml", f"{where} is not an executable" if where else
                    "linux.uml is not installed", f"{where} n'est pas un exécutable" if where
                    else "linux.uml n'est pas installé", f"sudo {INSTALL_UML}")
-    uid = uml.guest_uid()
+    try:
+        uid = uml.guest_uid()
+    except uml.UMLError as exc:
+        return _no("uml", str(exc), str(exc), f"unset {uml.UID_ENV}")
     needed = [str(registry.KIT_ROOT), os.path.realpath(sys.executable),
               os.path.realpath(sys.prefix)]
     blocked = _readable_by(uid, needed)

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -63,7 +63,6 @@ class GuestResult:
     timed_out: bool = False
     log: str = ""  # the kernel's messages and UML's own (the end of them)
     commands: int = 0
-    notes: list[str] = field(default_factory=list)
 
     @property
     def status(self) -> int:
@@ -85,13 +84,17 @@ def binary() -> str | None:
         "/usr/bin/linux.uml" if os.access("/usr/bin/linux.uml", os.X_OK) else None)
 
 
-def guest_uid() -> int | None:
+def guest_uid() -> int:
     """The host uid the guest runs as: the caller's own, or ``MOUNTLAB_UML_UID`` (default
-    65534) when the caller is root. None: root that cannot switch (never run UML as root: guest
-    root could then write the host's files through hostfs)."""
+    65534) when the caller is root. Never 0: guest root could then write the host's files
+    through hostfs (``UMLError``)."""
     if os.geteuid() != 0:
         return os.geteuid()
-    return int(os.environ.get(UID_ENV, DEFAULT_UID))
+    uid = int(os.environ.get(UID_ENV, DEFAULT_UID))
+    if uid == 0:
+        raise UMLError(f"{UID_ENV}=0: the guest must not run as the host's root (guest root "
+                       "could write the host's files); give an unprivileged uid")
+    return uid
 
 
 def kernel_args(job_folder: str, fds: tuple[int, int, int], mem: str) -> list[str]:
