@@ -41,12 +41,12 @@ def _seccomp_available() -> bool:
 class Kit:
     python: str
     root: Path  # the copy of the kit
-    site: Path  # the packages it imports
+    site: Path  # the packages it imports (its virtualenv's site-packages)
     top: Path
 
     def env(self, home: Path, **extra: str) -> dict[str, str]:
         return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8",
-                "PYTHONPATH": f"{self.site}:{self.root}", "PYTHONDONTWRITEBYTECODE": "1",
+                "PYTHONPATH": str(self.root), "PYTHONDONTWRITEBYTECODE": "1",
                 "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", **extra}
 
     def scratch(self, name: str) -> Path:
@@ -67,10 +67,17 @@ def nobody_kit():
          "(apt-get install user-mode-linux)")
     need(_seccomp_available(), "python3-seccomp is not installed (apt-get install "
          "python3-seccomp)")
-    python = os.path.realpath(sys.executable)
     top = Path(tempfile.mkdtemp(prefix="mountlab-uml-kit-"))
     os.chmod(top, 0o755)
-    kit, site = top / "kit", top / "site"
+    kit = top / "kit"
+    # A virtualenv of its own (the grader sets PYTHONPATH to the kit alone, so the packages
+    # must be in the interpreter's own site-packages), on the same base interpreter.
+    subprocess.run([os.path.realpath(sys.executable), "-m", "venv", "--without-pip",
+                    str(top / "venv")], check=True)
+    python = str(top / "venv" / "bin" / "python")
+    site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()"
+                                "['purelib'])"], capture_output=True, text=True,
+                               check=True).stdout.strip())
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "steps", "mountlab",
                             "solutions", "instructor", "conftest.py", "pyproject.toml"],
                            cwd=registry.KIT_ROOT, capture_output=True, text=True,
@@ -79,7 +86,6 @@ def nobody_kit():
         if (registry.KIT_ROOT / name).is_file():
             (kit / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(registry.KIT_ROOT / name, kit / name)
-    site.mkdir()
     for name in PACKAGES:
         try:
             module = __import__(name)
