@@ -108,14 +108,15 @@ def kernel_args(job_folder: str, fds: tuple[int, int, int], mem: str) -> list[st
         "con=null", f"con0=null,fd:{log}", f"con1=null,fd:{out}", f"con2=null,fd:{err}",
         "ssl=null", "loglevel=4",
         *FAST_BOOT,
-        f"GLIBC_TUNABLES={GLIBC_TUNABLES}",
+        *([f"GLIBC_TUNABLES={GLIBC_TUNABLES}"] if xstate.needed() else []),
     ]
 
 
 def guest_env(env: Mapping[str, str]) -> dict[str, str]:
     """A command's environment in the guest: ``env`` plus what every guest process needs."""
     out = dict(env)
-    out["GLIBC_TUNABLES"] = GLIBC_TUNABLES
+    if xstate.needed():
+        out["GLIBC_TUNABLES"] = GLIBC_TUNABLES
     out.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
     out["PYTHONDONTWRITEBYTECODE"] = "1"  # hostfs is read-only: no bytecode cache to write
     return out

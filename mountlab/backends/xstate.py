@@ -83,7 +83,22 @@ def install() -> None:
 
 
 def needed() -> bool:
-    """True on x86-64, where the filter is needed on some CPUs and harmless on the others."""
+    """True on x86-64 CPUs whose XSAVE area outgrows Debian's UML (AVX-512, AMX), where stock
+    UML dies at its first guest process. Elsewhere UML keeps the full state itself and neither
+    the filter nor the glibc tunable is used (the tunable must reach every guest process,
+    including those started with an emptied environment). ``MOUNTLAB_UML_XSTATE=1`` or ``0``
+    decides instead."""
+    import os
     import platform
 
-    return platform.machine() in ("x86_64", "AMD64")
+    forced = os.environ.get("MOUNTLAB_UML_XSTATE", "").strip()
+    if forced in ("0", "1"):
+        return forced == "1"
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return False
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        return True
+    return any(flag.startswith(("avx512", "amx")) for flag in flags)

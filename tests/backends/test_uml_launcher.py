@@ -94,7 +94,7 @@ def test_no_backend_is_a_clear_error_naming_each_and_the_fix(nobody_kit):
 
 
 def test_the_xstate_filter_refuses_only_the_xstate_requests():
-    from mountlab.backends import xstate
+    import platform
 
     code = (
         "import ctypes, errno, os, sys\n"
@@ -108,7 +108,7 @@ def test_the_xstate_filter_refuses_only_the_xstate_requests():
         "for request, note in ((0x4204, 0x202), (0x4205, 0x202), (0x4204, 1)):\n"
         "    r = libc.ptrace(ctypes.c_long(request), pid, ctypes.c_void_p(note), iov)\n"
         "    print(request, note, ctypes.get_errno() if r == -1 else 0)\n")
-    if not xstate.needed():
+    if platform.machine() != "x86_64":
         pytest.skip("the filter is for x86-64")
     done = subprocess.run([sys.executable, "-c", code], cwd=registry.KIT_ROOT,
                           capture_output=True, text=True, timeout=30)
