@@ -24,7 +24,6 @@ from mountlab.backends import ENV, GUEST_ENV, uml
 
 #: pytest options naming a file the run writes: forwarded through the exchange folder.
 OUTPUT_OPTIONS = ("--mountlab-report", "--mountlab-livelog", "--junitxml", "--junit-xml")
-GUEST_TMP = "/tmp/mountlab-checks"  # pytest's --basetemp in the guest (a tmpfs)
 T0_ENV = "MOUNTLAB_UML_T0"  # wall-clock time the launcher started the guest (boot time)
 
 
@@ -95,16 +94,19 @@ def pytest_in_guest(args: Sequence[str], cwd: str, timeout: float = 3600.0) -> i
 def wrap(command: Sequence[str], writable: Sequence[str], timeout: float) -> list[str]:
     """``command`` run in a guest by the launcher's command line (``writable`` handed to it).
 
-    pytest's ``--basetemp`` moves to the guest's own ``/tmp``: in a host folder (hostfs) every
-    file belongs to the guest's host uid whatever the guest says, and a check that runs code in
-    a nested user namespace could not even pass through it."""
+    pytest's ``--basetemp`` moves into a tmpfs of the guest's beside the folder asked for: in a
+    host folder (hostfs) every file belongs to the guest's host uid whatever the guest says, and
+    a check that runs code in a nested user namespace could not even pass through it."""
     out = [sys.executable, "-m", "mountlab.backends.uml", "--timeout", f"{timeout:g}"]
     for path in writable:
         out += ["--writable", str(path)]
     command = list(command)
     if "--basetemp" in command[:-1]:
         at = command.index("--basetemp") + 1
-        command[at] = GUEST_TMP
+        fresh = Path(command[at]).parent / "guest-tmp"
+        fresh.mkdir(exist_ok=True)
+        out += ["--scratch", str(fresh)]
+        command[at] = str(fresh / "tmp")
     return [*out, "--", *command]
 
 

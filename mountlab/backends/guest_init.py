@@ -37,6 +37,7 @@ class Job:
     writable: Sequence[str] = ()  # host folders of the outputs, copied out at the end
     visible: Sequence[str] = ()  # host folders to see again (read-only) under a fresh tmpfs
     timeout: float = 600.0  # per command, inside the guest
+    scratch: Sequence[str] = ()  # existing host folders covered by a guest tmpfs, never copied
     tmpfs: Sequence[str] = TMPFS_DIRS
 
 
@@ -53,7 +54,7 @@ def _under(path: str, folders: Sequence[str]) -> bool:
 
 def script(job: Job) -> str:
     """The text of the init script."""
-    for path in (job.folder, job.cwd, *job.writable, *job.visible):
+    for path in (job.folder, job.cwd, *job.writable, *job.visible, *job.scratch):
         check_path(path)
     q = shlex.quote
     lines = [
@@ -67,13 +68,18 @@ def script(job: Job) -> str:
         "mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts",
     ]
     for path in job.tmpfs:
-        lines.append(f"[ -d {q(path)} ] && mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "
+        lines.append(f"[ -d {q(path)} ] && mount -t tmpfs -o mode=1777 tmpfs "
                      f"{q(path)}")
     # The host folders the run needs that a tmpfs just covered, read-only; shallow first, so
     # that a deeper one is not covered again by its parent.
     for path in sorted((p for p in job.visible if _under(p, job.tmpfs)
                         and not _under(p, job.writable)), key=lambda p: (p.count("/"), p)):
         lines.append(f"mkdir -p {q(path)} && mount -r -t hostfs -o {q(path)} hostfs {q(path)}")
+    # Scratch of the guest's own (pytest's --basetemp), with no nosuid or nodev: those would be
+    # locked in the checks' user namespaces, and a read-only remount there would fail as it
+    # does not on the host's disk.
+    for path in job.scratch:
+        lines.append(f"mount -t tmpfs -o mode=0755 tmpfs {q(path)}")
     # The run's outputs: guest root's own tmpfs while it runs. No host folder is writable
     # while the commands run; they are copied out at the end, once every process is gone.
     for path in sorted(job.writable, key=lambda p: (p.count("/"), p)):

@@ -149,7 +149,7 @@ def _read_tail(path: Path, limit: int = 6000) -> str:
 def run(commands: Sequence[Sequence[str]], *, cwd: str, env: Mapping[str, str],
         writable: Sequence[str] = (), visible: Sequence[str] = (), timeout: float = 600.0,
         stdout: IO | int | None = None, stderr: IO | int | None = None,
-        mem: str | None = None) -> GuestResult:
+        mem: str | None = None, scratch: Sequence[str] = ()) -> GuestResult:
     """Boot a guest, run ``commands`` in it one after the other (as guest root, from ``cwd``,
     with exactly ``env``), power it off; each command gets ``timeout`` seconds, the whole boot
     ``timeout * len(commands) + MARGIN``. ``writable`` folders are handed to the guest's host
@@ -168,7 +168,7 @@ def run(commands: Sequence[Sequence[str]], *, cwd: str, env: Mapping[str, str],
             folder=str(job), commands=[list(c) for c in commands], cwd=cwd, env=guest_env(env),
             writable=[os.path.realpath(w) for w in writable],
             visible=sorted({os.path.realpath(v) for v in (*visible, *_python_path(env))}),
-            timeout=timeout)))
+            timeout=timeout, scratch=[os.path.realpath(p) for p in scratch])))
         init.chmod(0o755)
         job.chmod(0o755)
         _own([str(job), *writable], uid)
@@ -277,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mountlab.backends.uml")
     parser.add_argument("--writable", action="append", default=[], metavar="DIR")
     parser.add_argument("--visible", action="append", default=[], metavar="DIR")
+    parser.add_argument("--scratch", action="append", default=[], metavar="DIR",
+                        help="an existing folder the guest covers with a tmpfs of its own")
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
@@ -288,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
 
         result = run([command], cwd=os.getcwd(), env=forward.guest_env(), writable=args.writable,
                      visible=[*args.visible, *visible_paths(command, os.getcwd())],
-                     timeout=args.timeout)
+                     timeout=args.timeout, scratch=args.scratch)
     except (UMLError, ValueError, OSError) as exc:
         print(f"mountlab: User-Mode Linux: {exc}", file=sys.stderr)
         return 125
