@@ -46,6 +46,7 @@ PACKAGES=(
   bubblewrap                         # the performance peer (bwrap --bind)
   git                                # ./workshop reset and the learner copy
   sudo                               # sudo ./container run ... (in the VM: keeps MOUNTLAB_VENV)
+  user-mode-linux                    # the uml backend: checks where namespaces are refused
 )
 
 CHANGES=0

@@ -55,19 +55,27 @@ def find_submissions(root: Path) -> list[tuple[str, Path]]:
 def grade_class(root: Path, *, jobs: int | None = None, timeout: float = grader.DEFAULT_TIMEOUT,
                 hidden: bool = True, lang: str = "en", reports: Path | None = None,
                 on_done: Callable[[Outcome, int, int], None] | None = None,
-                jail: bool = True) -> tuple[list[Outcome], list[str]]:
+                jail: bool = True, backend: str | None = None) -> tuple[list[Outcome], list[str]]:
     """Grade every submission under ``root``; return the outcomes (by student) and the host
     mounts that appeared during the run and are still there (should be none)."""
     submissions = find_submissions(root)
     jobs = max(1, jobs or default_jobs())
     grader.sandbox_problem()  # asked once here: it forks, which threads had better not do
+    try:
+        grader.choose_backend(backend)  # the same: probes fork
+    except grader.SubmissionError:
+        pass  # every submission then says why
     before = {m.mount_id for m in mountinfo.read()}
     workdir = Path(tempfile.mkdtemp(prefix="mountlab-class-"))
+    # Each submission's scratch inside stays private (0700); a User-Mode Linux guest, which runs
+    # as another host uid, must be able to pass through to the one it is handed.
+    os.chmod(workdir, 0o711)
     outcomes: list[Outcome] = []
     try:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             futures = [pool.submit(grader.grade_submission, path, student=name, timeout=timeout,
-                                   workdir=workdir, hidden=hidden, lang=lang, jail=jail)
+                                   workdir=workdir, hidden=hidden, lang=lang, jail=jail,
+                                   backend=backend)
                        for name, path in submissions]
             for future in as_completed(futures):
                 outcome = future.result()

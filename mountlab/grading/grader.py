@@ -60,6 +60,7 @@ class Outcome:
     duration: float = 0.0
     problems: list[str] = field(default_factory=list)
     log: str = ""  # the end of the pytest run's output, for the instructor
+    backend: str = ""  # where the checks ran: native, userns or uml (mountlab.backends)
 
     def step_points(self, number: int) -> tuple[int, int]:
         """(points, max points) of a step, instructor-only checks included."""
@@ -279,14 +280,16 @@ def _load(path: Path) -> dict | None:
 def grade_submission(source: Path, *, student: str | None = None,
                      timeout: float = DEFAULT_TIMEOUT, workdir: Path | None = None,
                      hidden: bool = True, lang: str = "en", jail: bool = True,
-                     keep: bool = False) -> Outcome:
-    """Grade one submission (a folder holding the learner's ``steps/``, or a ``.zip``)."""
+                     keep: bool = False, backend: str | None = None) -> Outcome:
+    """Grade one submission (a folder holding the learner's ``steps/``, or a ``.zip``), on
+    ``backend`` (``auto`` when None: see ``mountlab.backends``)."""
     source = Path(source)
     outcome = Outcome(student=student or student_name(source))
     started = time.monotonic()
     scratch = Path(tempfile.mkdtemp(prefix="mountlab-grade-", dir=workdir))
     try:
-        _grade_in(source, scratch, outcome, timeout=timeout, hidden=hidden, lang=lang, jail=jail)
+        _grade_in(source, scratch, outcome, timeout=timeout, hidden=hidden, lang=lang, jail=jail,
+                  backend=backend)
     except SubmissionError as exc:
         outcome.status = f"error: {exc}"
     except Exception as exc:  # the grader's own failure must not stop a class
@@ -321,10 +324,24 @@ def _nothing() -> None:
     """A check with nothing to do: proves a checker and a subject can be started here."""
 
 
+@functools.cache
+def choose_backend(wanted: str | None) -> str:
+    """The backend to grade on (``mountlab.backends``), asked once per run like
+    ``sandbox_problem``; ``SubmissionError`` saying why none works."""
+    from mountlab import backends
+    from mountlab.backends import detect
+
+    try:
+        return detect.choose(backends.wanted(wanted)).name
+    except detect.NoBackend as exc:
+        raise SubmissionError(str(exc)) from None
+
+
 def _grade_in(source: Path, scratch: Path, outcome: Outcome, *, timeout: float, hidden: bool,
-              lang: str, jail: bool) -> None:
+              lang: str, jail: bool, backend: str | None = None) -> None:
     impl, outcome.problems = prepare(source, scratch)
-    problem = sandbox_problem()
+    outcome.backend = choose_backend(backend)
+    problem = None if outcome.backend == "uml" else sandbox_problem()
     if problem:
         raise SubmissionError(problem)
     out = scratch / "out"
@@ -333,6 +350,13 @@ def _grade_in(source: Path, scratch: Path, outcome: Outcome, *, timeout: float, 
     command = pytest_command(impl, out, hidden=hidden, lang=lang)
     if jail:
         command = [sys.executable, "-m", "mountlab.grading.jail", str(scratch), "--", *command]
+    if outcome.backend == "uml":  # the same command, as guest root in a User-Mode Linux guest
+        from mountlab.backends import forward
+
+        # The guest runs as another host uid: it may pass through the scratch folder (the
+        # copy of the submission in it is read-only to it) and write only the run's outputs.
+        scratch.chmod(0o711)
+        command = forward.wrap(command, [str(out), str(scratch / "home")], timeout)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MOUNTLAB_", "PYTEST_"))}
     # No third-party pytest plugins: they cannot change the grading, and loading them (say
     # hypothesis, installed system-wide) can cost more than a step's checks.

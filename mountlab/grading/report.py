@@ -92,7 +92,7 @@ def to_json(outcome: Outcome) -> dict:
     data = dict(outcome.report or {"steps": [], "points": 0, "max_points": 0})
     data.update(student=outcome.student, status=outcome.status,
                 duration=round(outcome.duration, 3), total=outcome.total,
-                max_total=outcome.max_total)
+                max_total=outcome.max_total, backend=outcome.backend)
     return data
 
 
@@ -145,7 +145,8 @@ def to_gradescope(outcome: Outcome, lang: str = "en") -> dict:
         "test_output_format": "text",
         "visibility": "visible",
         "stdout_visibility": "hidden",
-        "extra_data": {"status": outcome.status, "max_total": outcome.max_total},
+        "extra_data": {"status": outcome.status, "max_total": outcome.max_total,
+                       "backend": outcome.backend},
         "tests": tests,
     }
 

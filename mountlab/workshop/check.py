@@ -7,6 +7,7 @@ import os
 import sys
 
 from mountlab import registry
+from mountlab.workshop import ui
 
 ACCEPTS_EXTRA = True  # e.g. ./workshop check 3 --impl solutions -x
 
@@ -21,9 +22,11 @@ def step_number(text: str) -> registry.Step:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("step", type=step_number, nargs="?", help="the step number, 1 to 5 "
                         "(default: all steps)")
+    ui.add_backend(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     target = f"steps/{args.step.folder}" if args.step else "steps"
     os.chdir(registry.KIT_ROOT)
-    os.execv(sys.executable, [sys.executable, "-m", "pytest", target, *args.extra])
+    backend = ["--backend", args.backend] if args.backend else []
+    os.execv(sys.executable, [sys.executable, "-m", "pytest", target, *backend, *args.extra])

@@ -356,6 +356,29 @@ def check_kit(lang: str) -> Finding:
                       "absent : git checkout -- steps"))
 
 
+def check_backends(lang: str) -> list[Finding]:
+    """One line per backend (mountlab.backends): works, or why not and the fix. A User-Mode
+    Linux guest is booted for real (about a second)."""
+    from mountlab.backends import detect
+
+    probes = detect.probe_all(boot=True)
+    chosen = next((p.name for p in probes if p.works), None)
+    out = []
+    for p in probes:
+        what = tr(lang, f"backend {p.name}", f"backend {p.name}")
+        if p.works:
+            note = tr(lang, "works", "fonctionne") + (f" ({p.why(lang)})" if p.reason else "")
+            if p.name == chosen:
+                note += tr(lang, "; auto chooses it", " ; auto le choisit")
+            out.append(Finding(OK, what, note))
+        else:
+            # One backend that works is enough: the others are only notes (the User-Mode Linux
+            # one keeps its fix: it is the one that works where the kernel gives nothing).
+            fix = p.how(lang) if not chosen or p.name == "uml" else ""
+            out.append(Finding(WARN if chosen else FAIL, what, p.why(lang), fix))
+    return out
+
+
 def findings(lang: str) -> list[Finding]:
     found = [check_kernel(lang), check_python(lang)]
     if found[0].status == FAIL and not sys.platform.startswith("linux"):
@@ -364,6 +387,7 @@ def findings(lang: str) -> list[Finding]:
         check_root(lang),
         check_mount_namespace(lang),
         check_user_namespaces(lang),
+        *check_backends(lang),
         check_overlayfs(lang),
         check_busybox_image(lang),
         check_tool("findmnt", "util-linux", tr(lang, "to look at mounts", "pour voir les "
@@ -374,6 +398,14 @@ def findings(lang: str) -> list[Finding]:
         check_git(lang),
         check_kit(lang),
     ]
+    if any(f.what.endswith("uml") and f.status == OK for f in found):
+        # The checks run in a User-Mode Linux guest: this kernel's namespaces are not needed.
+        for f in found[2:4]:
+            if f.status == FAIL:
+                f.status = WARN
+                f.fix = tr(lang, "not needed: the checks run in a User-Mode Linux guest "
+                                 "(backend uml)", "inutile : les tests tournent dans un invité "
+                           "User-Mode Linux (backend uml)")
     return found
 
 

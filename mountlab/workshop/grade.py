@@ -29,6 +29,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="leave out the instructor-only checks (instructor/NN/)")
     parser.add_argument("--lang", choices=registry.LANGS, default="en")
     parser.add_argument("--no-jail", action="store_true", help=argparse.SUPPRESS)
+    backend_option(parser)
+
+
+def backend_option(parser: argparse.ArgumentParser) -> None:
+    from mountlab import backends
+
+    parser.add_argument("--backend", choices=backends.CHOICES, default=None,
+                        help="where the checks get a kernel in which they may mount: native "
+                             "(root), userns (user namespaces), uml (a User-Mode Linux guest), "
+                             "auto (the first that works; default; also MOUNTLAB_BACKEND)")
 
 
 def _write(text: str, out: Path | None) -> None:
@@ -47,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         outcome = grader.grade_submission(args.student, timeout=args.timeout,
                                           hidden=not args.no_hidden, lang=args.lang,
-                                          jail=not args.no_jail)
+                                          jail=not args.no_jail, backend=args.backend)
+        if outcome.backend:  # which kernel graded it, before the report (stderr: not in files)
+            print(f"mountlab: graded on the {outcome.backend} backend", file=sys.stderr)
         if args.format == "table" and args.out is None:
             report.print_table(outcome, args.lang)
         else:

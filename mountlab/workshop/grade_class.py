@@ -11,6 +11,7 @@ from pathlib import Path
 
 from mountlab import registry
 from mountlab.grading import classroom, grader
+from mountlab.workshop import grade
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write the class report there: one self-contained HTML page")
     parser.add_argument("--lang", choices=registry.LANGS, default="en",
                         help="language of the reasons and of the class report")
+    grade.backend_option(parser)
 
 
 def saved_run(csv_path: Path) -> Path:
@@ -49,11 +51,17 @@ def run(args: argparse.Namespace) -> int:
     if count == 0:
         print(f"mountlab: no sub-folder or .zip in {args.submissions}", file=sys.stderr)
         return 2
+    try:
+        backend = grader.choose_backend(args.backend)
+    except grader.SubmissionError as exc:
+        print(f"mountlab: {exc}", file=sys.stderr)
+        return 2
+    print(f"mountlab: grading {count} submissions on the {backend} backend", file=sys.stderr)
     progress = classroom.Progress(count)
     try:
         outcomes, left = classroom.grade_class(
             args.submissions, jobs=args.jobs, timeout=args.timeout, hidden=not args.no_hidden,
-            lang=args.lang, reports=args.reports, on_done=progress)
+            lang=args.lang, reports=args.reports, on_done=progress, backend=args.backend)
     finally:
         progress.close()
     from mountlab.grading import classdata

@@ -49,6 +49,21 @@ def add_lang(parser: argparse.ArgumentParser) -> None:
                              "LC_ALL / LC_MESSAGES / LANG)")
 
 
+def add_backend(parser: argparse.ArgumentParser) -> None:
+    """``--backend``: sets ``MOUNTLAB_BACKEND`` for the runs the command starts."""
+    from mountlab import backends
+
+    class _Set(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None):
+            os.environ[backends.ENV] = values
+            setattr(namespace, self.dest, values)
+
+    parser.add_argument("--backend", choices=backends.CHOICES, default=None, action=_Set,
+                        help="where the checks get a kernel in which they may mount: native, "
+                             "userns, uml (a User-Mode Linux guest), auto (default; also "
+                             "MOUNTLAB_BACKEND)")
+
+
 def label(step: registry.Step, lang: str) -> str:
     """``Step 3 — Unmount safely`` / ``Étape 3 — Démonter sans risque``."""
     return f"{tr(lang, 'Step', 'Étape')} {step.number} — {step.title[lang]}"

@@ -36,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--manual", action="store_true",
                         help="do not look at the files: press Enter to run the checks")
     ui.add_lang(parser)
+    ui.add_backend(parser)
 
 
 def snapshot(step: registry.Step) -> dict[str, tuple[int, int, int]]:

@@ -1,0 +1,32 @@
+"""Backends: how the kit gets a kernel where it may mount.
+
+- ``native``: the grader is root here; the checks' sandboxes unshare namespaces directly;
+- ``userns``: not root, but unprivileged user namespaces are allowed here;
+- ``uml``: neither (Gradescope's Docker container, a locked-down lab machine): the same pytest
+  run goes into a User-Mode Linux guest (``mountlab.backends.uml``), where it runs as guest root
+  and the checks then run exactly as on ``native``.
+
+``auto`` takes the first that works (``mountlab.backends.detect``). Chosen per run with
+``--backend`` (pytest, ``./workshop check``, ``grade``, ``grade-class``, ``watch``) or
+``MOUNTLAB_BACKEND``.
+"""
+
+from __future__ import annotations
+
+import os
+
+NAMES = ("native", "userns", "uml")
+CHOICES = ("auto", *NAMES)
+#: The backend asked for, when no --backend option says it.
+ENV = "MOUNTLAB_BACKEND"
+#: Set inside a guest: the run is already where it may mount, never forwarded again.
+GUEST_ENV = "MOUNTLAB_GUEST"
+
+
+def wanted(option: str | None = None) -> str:
+    """The backend asked for: the option, else ``MOUNTLAB_BACKEND``, else ``auto``."""
+    return option or os.environ.get(ENV, "").strip() or "auto"
+
+
+def in_guest() -> bool:
+    return bool(os.environ.get(GUEST_ENV))

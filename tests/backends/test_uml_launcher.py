@@ -1,0 +1,118 @@
+"""The User-Mode Linux launcher and the backend choice, each observed from the host."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from mountlab import registry
+from mountlab.backends import uml
+from tests.backends.conftest import NOBODY, confined, mount_table, need
+
+
+@pytest.fixture
+def outputs():
+    need(uml.binary() is not None, "linux.uml is not installed (apt-get install user-mode-linux)")
+    folder = Path(tempfile.mkdtemp(prefix="mountlab-uml-test-"))
+    yield folder
+    subprocess.run(["rm", "-rf", "--one-file-system", str(folder)], check=True)
+
+
+def _run(script: str, outputs: Path, timeout: float = 60) -> tuple[uml.GuestResult, str, str]:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        result = uml.run([["sh", "-c", script]], cwd="/", env={"LANG": "C"},
+                         writable=[str(outputs)], timeout=timeout, stdout=out, stderr=err)
+        out.seek(0)
+        err.seek(0)
+        return result, out.read().decode(), err.read().decode()
+
+
+def test_a_guest_runs_as_root_on_a_read_only_host_and_gives_back_only_its_outputs(outputs):
+    before = mount_table()
+    script = (f"id -u; echo err >&2; touch /etc/mountlab-guest 2>/dev/null || echo erofs; "
+              f"echo data > {outputs}/made; ls /sys/class/net; "
+              f"mount --bind /tmp /mnt && echo mounted; exit 7")
+    result, out, err = _run(script, outputs)
+    assert result.statuses == [7] and result.status == 7
+    assert out.split() == ["0", "erofs", "lo", "mounted"], out + result.log
+    assert err == "err\n"
+    assert not os.path.exists("/etc/mountlab-guest")
+    made = outputs / "made"
+    assert made.read_text() == "data\n"
+    # Written on the host by the guest's host uid, never by root.
+    expected = NOBODY if os.geteuid() == 0 else os.geteuid()
+    assert made.stat().st_uid == expected
+    assert mount_table() == before
+    assert 0 < result.boot_s < result.total_s
+
+
+def test_the_time_limit_holds_and_a_process_left_behind_writes_nothing(outputs):
+    script = (f"(sleep 3; echo late > {outputs}/late) & "
+              "exec sleep 100")
+    result, _, _ = _run(script, outputs, timeout=2)
+    assert result.statuses == [124]  # timeout(1)'s status
+    assert result.total_s < 30
+    assert not (outputs / "late").exists()
+
+
+def test_pytest_forwards_into_a_guest_and_brings_its_report_back(outputs):
+    report = outputs / "report.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "steps/05/test_volume_spec.py", "-k",
+         "test_bind_mount or test_named_volume", "--impl", "solutions", "--backend", "uml",
+         "--mountlab-report", str(report)],
+        cwd=registry.KIT_ROOT, capture_output=True, text=True, timeout=600)
+    assert "mountlab backend: uml (a User-Mode Linux guest" in done.stdout, done.stdout
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    data = json.loads(report.read_text())
+    assert [c["passed"] for s in data["steps"] for c in s["checks"]] == [True, True]
+
+
+def test_no_backend_is_a_clear_error_naming_each_and_the_fix(nobody_kit):
+    home = nobody_kit.scratch("no-backend")
+    env = nobody_kit.env(home, MOUNTLAB_UML="/nonexistent/linux.uml")
+    done = confined([nobody_kit.python, "-m", "pytest", "steps/01", "-q"], env=env,
+                    cwd=nobody_kit.root)
+    assert done.returncode == 4, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[0] == "mountlab: no backend can run the checks on this machine:"
+    assert [line.split(":")[0].strip() for line in lines[1:4]] == ["- native", "- userns",
+                                                                   "- uml"]
+    assert lines[-1] == "Fix: sudo apt-get install user-mode-linux"
+    graded = confined([nobody_kit.python, "-m", "mountlab", "grade", "--student", "solutions",
+                       "--format", "json"], env=env, cwd=nobody_kit.root)
+    status = json.loads(graded.stdout)["status"]
+    assert status.startswith("error: no backend can run the checks"), status
+    assert "apt-get install user-mode-linux" in status and "Traceback" not in graded.stderr
+
+
+def test_the_xstate_filter_refuses_only_the_xstate_requests():
+    import platform
+
+    code = (
+        "import ctypes, errno, os, sys\n"
+        "sys.path.insert(0, os.getcwd())\n"
+        "from mountlab.backends import xstate\n"
+        "xstate.install()\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "buf = ctypes.create_string_buffer(4096)\n"
+        "iov = (ctypes.c_void_p * 2)(ctypes.addressof(buf), 4096)\n"
+        "pid = os.getpid()\n"
+        "for request, note in ((0x4204, 0x202), (0x4205, 0x202), (0x4204, 1)):\n"
+        "    r = libc.ptrace(ctypes.c_long(request), pid, ctypes.c_void_p(note), iov)\n"
+        "    print(request, note, ctypes.get_errno() if r == -1 else 0)\n")
+    if platform.machine() != "x86_64":
+        pytest.skip("the filter is for x86-64")
+    done = subprocess.run([sys.executable, "-c", code], cwd=registry.KIT_ROOT,
+                          capture_output=True, text=True, timeout=30)
+    lines = [line.split() for line in done.stdout.splitlines()]
+    # Our own pid is not traced: the kernel says ESRCH, unless the filter answers first (EIO).
+    assert lines == [["16900", "514", "5"], ["16901", "514", "5"], ["16900", "1", "3"]], \
+        done.stdout + done.stderr
