@@ -38,4 +38,5 @@ def run(args: argparse.Namespace) -> int:
     notebook.ensure_kernel(lang)
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(sys.executable, [sys.executable, "-m", "pytest", "tests", *args.extra])
+    # -rs: each skipped test says what is missing and the command that adds it.
+    os.execv(sys.executable, [sys.executable, "-m", "pytest", "tests", "-rs", *args.extra])
