@@ -16,7 +16,8 @@ from tests import skeletons
 
 NOBODY = 65534
 # What a graded run imports besides the kit: copied where an unprivileged user can read them.
-PACKAGES = ["pytest", "_pytest", "pluggy", "iniconfig", "packaging", "py", "tomli"]
+PACKAGES = ["pytest", "_pytest", "pluggy", "iniconfig", "packaging", "py", "pygments", "tomli",
+            "exceptiongroup"]
 
 
 def _as_nobody(*command: str, env: dict | None = None, cwd: str | None = None):
