@@ -87,3 +87,11 @@ def test_the_progress_follows_apts_status_channel(tmp_path, monkeypatch):
     assert lines == ["  downloading   0%", "  downloading  30%", "  downloading  60%",
                      "  downloading  90%", "  downloading 100%", "  installing   0%",
                      "  installing  50%", "  installing 100%"]
+
+
+def test_the_reasons_are_french_in_french():
+    from .test_french import english_left, is_french
+
+    for p in packages.load():
+        assert is_french(p.fr) and not english_left(p.fr), f"{p.name}: {p.fr!r}"
+        assert english_left(p.en), f"{p.name}: {p.en!r} (English expected)"
