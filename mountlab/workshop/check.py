@@ -131,7 +131,14 @@ def show_step(out: ui.Out, step: dict[str, Any], lang: str, impl: str) -> None:
                 f"Premier test en échec : {first['doc']}"), "bold")
     out.line(tr(lang, f"  why:  {one_line(first['reason'] or 'no reason given')}",
                 f"  pourquoi :  {one_line(first['reason'] or 'aucune raison donnée')}"))
+    if first.get("why"):  # a critical check: what the bug it catches would do
+        out.line(tr(lang, f"  risk: {one_line(first['why'])}",
+                    f"  risque :  {one_line(first['why'])}"))
     out.line(tr(lang, f"  read: {section}", f"  à lire :  {section}"))
+    if step.get("capped") and step["points"]:
+        out.line(tr(lang, "A critical check failed: this step gives at most half its points.",
+                    "Un test critique a échoué : cette étape donne au plus la moitié de ses "
+                    "points."))
     out.line(tr(lang, f"Full tracebacks: ./workshop check {number} -v  (or --tb=long; "
                       f"pytest's own output: pytest steps/{s.folder})",
                 f"Traces complètes : ./workshop check {number} -v  (ou --tb=long ; la sortie "

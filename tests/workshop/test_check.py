@@ -81,6 +81,8 @@ def _step_report(**severities: str) -> dict:
 def test_critical_checks_come_first_and_explain_the_failure():
     out = io.StringIO()
     step = _step_report(a="minor", b="minor", c="critical", d="major")
+    step["capped"] = True
+    step["checks"][2]["why"] = "the host's files would be lost"
     check.show_step(ui.Out(out, force_plain=True), step, "en", "steps")
     lines = out.getvalue().splitlines()
     assert [line.split()[-2 if "✗" in line else -1] for line in lines[1:5]] == \
@@ -88,6 +90,8 @@ def test_critical_checks_come_first_and_explain_the_failure():
     assert lines[1].startswith("  ✗ critical  check c")
     assert "First failing check: check c" in lines
     assert "  why:  reason c" in lines and "  read: steps/02/README.md#sec-c" in lines
+    assert "  risk: the host's files would be lost" in lines
+    assert "A critical check failed: this step gives at most half its points." in lines
 
 
 def test_without_severity_the_reports_order_stays():
