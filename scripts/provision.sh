@@ -34,20 +34,12 @@ OWNER=${MOUNTLAB_USER:-root}
 WRITE_PROFILE=${MOUNTLAB_PROFILE:-1}
 if [ "$IN_VM" = 1 ]; then IMAGES=${MOUNTLAB_IMAGES-busybox ubuntu}; else IMAGES=${MOUNTLAB_IMAGES-busybox}; fi
 
-PACKAGES=(
-  python3 python3-venv python3-pip   # the venv (./workshop, ./container bootstrap it)
-  ca-certificates                    # pip over HTTPS
-  busybox-static                     # the busybox image, offline
-  debootstrap                        # the debian/ubuntu images
-  util-linux                         # unshare, nsenter, findmnt, mount
-  psmisc                             # fuser: who holds a busy mount
-  procps                             # sysctl, ps
-  strace                             # the debugging walkthrough
-  bubblewrap                         # the performance peer (bwrap --bind)
-  git                                # ./workshop reset and the learner copy
-  sudo                               # sudo ./container run ... (in the VM: keeps MOUNTLAB_VENV)
-  user-mode-linux                    # the uml backend: checks where namespaces are refused
-)
+# The system packages: the kit's one list (./workshop installs from it too), all but those only
+# the kit's own tests use. `bash scripts/provision.sh --packages` prints them.
+PACKAGE_LIST=$REPO/mountlab/workshop/packages.toml
+[ -f "$PACKAGE_LIST" ] || { printf 'provision: ERROR: %s is missing\n' "$PACKAGE_LIST" >&2; exit 1; }
+mapfile -t PACKAGES < <(awk -F'"' '/^name = /{name=$2} /^for = /{if ($0 != "for = [\"test\"]") print name}' "$PACKAGE_LIST")
+if [ "${1:-}" = --packages ]; then printf '%s\n' "${PACKAGES[@]}"; exit 0; fi
 
 CHANGES=0
 say()     { printf 'provision: %s\n' "$*"; }

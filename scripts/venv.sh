@@ -12,6 +12,36 @@ mountlab_venv="${MOUNTLAB_VENV:-$mountlab_root/.venv}"
 MOUNTLAB_PY="$mountlab_venv/bin/python"
 
 mountlab_say() { printf 'mountlab: %s\n' "$*" >&2; }
+# The learner's language, as ./workshop picks it (LC_ALL, then LC_MESSAGES, then LANG): the text
+# in English ($1) or French ($2), side by side so that neither is forgotten.
+mountlab_tr() {
+    local lang=${LC_ALL:-${LC_MESSAGES:-${LANG:-}}}
+    case $lang in fr*|FR*) printf '%s' "$2" ;; *) printf '%s' "$1" ;; esac
+}
+
+# apt-get update, then install "$@", quietly: a progress line from apt's status channel, and
+# apt's own output only when it fails.
+mountlab_apt_install() {
+    local log status kind percent
+    log=$(mktemp) || return 1
+    apt-get -o DPkg::Lock::Timeout=600 -qq update >>"$log" 2>&1
+    status=$?
+    if [ "$status" = 0 ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -y -q \
+            -o APT::Status-Fd=3 install --no-install-recommends "$@" 3>&1 >>"$log" 2>&1 |
+        while IFS=: read -r kind _ percent _; do
+            case $kind in
+                dlstatus) printf '\r  %s %3d%%' "$(mountlab_tr downloading téléchargement)" "${percent%%.*}" >&2 ;;
+                pmstatus) printf '\r  %s %3d%%' "$(mountlab_tr installing installation)" "${percent%%.*}" >&2 ;;
+            esac
+        done
+        status=${PIPESTATUS[0]}
+        printf '\n' >&2
+    fi
+    [ "$status" = 0 ] || tail -n 15 "$log" >&2
+    rm -f "$log"
+    return "$status"
+}
 
 mountlab_python() {
     local py
@@ -33,15 +63,20 @@ mountlab_venv_create() {
     if ! "$py" -c 'import ensurepip, venv' 2>/dev/null; then
         # Debian and Ubuntu ship venv's pip bootstrap in a separate package.
         if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-            mountlab_say "installing python3-venv (Debian/Ubuntu keep ensurepip apart)..."
-            apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive \
-                apt-get install -y -qq python3-venv >&2 || return 1
+            mountlab_say "$(mountlab_tr \
+                "first run: installing python3-venv with apt-get, for the kit's virtualenv (Debian and Ubuntu keep Python's venv apart)" \
+                "premier lancement : installation de python3-venv avec apt-get, pour l'environnement virtuel du kit (Debian et Ubuntu livrent le venv de Python à part)")"
+            mountlab_apt_install python3-venv || return 1
         else
-            mountlab_say "Python's venv module is missing: run 'sudo apt-get install python3-venv' and try again."
+            mountlab_say "$(mountlab_tr \
+                "Python's venv module is missing: install it with 'sudo apt-get install python3-venv' (as root: without sudo), then try again." \
+                "le module venv de Python manque : installez-le avec 'sudo apt-get install python3-venv' (en root : sans sudo), puis recommencez.")"
             return 1
         fi
     fi
-    mountlab_say "setting up the kit's virtualenv in $mountlab_venv (first run, about a minute)..."
+    mountlab_say "$(mountlab_tr \
+        "first run: setting up the kit's virtualenv in $mountlab_venv with pip (a few minutes)..." \
+        "premier lancement : création de l'environnement virtuel du kit dans $mountlab_venv avec pip (quelques minutes)...")"
     "$py" -m venv "$mountlab_venv" >&2 || return 1
     # pip's and setuptools' chatter goes to a log, shown only when something fails.
     local log="$mountlab_venv/pip.log"

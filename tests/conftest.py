@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -49,3 +50,22 @@ def host_devices_untouched():
     before = _devices()
     yield
     assert _devices() == before, "a host device file (/dev/null, ...) was removed or replaced"
+
+
+@pytest.fixture(scope="session")
+def pristine_kit(tmp_path_factory) -> Path:
+    """A copy of this kit (the files git knows, tracked or not ignored) with the shipped
+    skeletons in steps/: for tests that use the whole kit as it is delivered, whatever a learner
+    has begun in this checkout."""
+    from tests import skeletons
+
+    copy = tmp_path_factory.mktemp("pristine") / "kit"
+    names = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
+                            "--exclude-standard"], cwd=ROOT, capture_output=True,
+                           check=True).stdout.decode().split("\0")
+    for name in names:
+        if name and (ROOT / name).is_file():
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, copy / name)
+    skeletons.restore(copy)
+    return copy

@@ -46,7 +46,10 @@ def _mount_awkward_and_ask_findmnt(base):
         path = os.path.join(base, name)
         os.mkdir(path)
         syscalls.mount("tmpfs", path, "tmpfs", 0, "size=1m")
-    out = subprocess.run(["findmnt", "-J", "-l", "-o", "ID,PARENT,TARGET,SOURCE,FSTYPE,FSROOT"],
+    # --nofsroot: findmnt otherwise writes SOURCE as "/dev/sda1[/dir]" for a bind mount, as `/`
+    # is in a container; mountinfo keeps that folder apart, as FSROOT.
+    out = subprocess.run(["findmnt", "-J", "-l", "--nofsroot", "-o",
+                          "ID,PARENT,TARGET,SOURCE,FSTYPE,FSROOT"],
                          capture_output=True, text=True, check=True).stdout
     theirs = {fs["id"]: fs for fs in json.loads(out)["filesystems"]}
     ours = {m.mount_id: list(m) for m in mountinfo.read()}  # JSON carries it back as a list

@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 
 from mountlab import registry
+from tests import skeletons
 
 NOBODY = 65534
 # What a graded run imports besides the kit: copied where an unprivileged user can read them.
-PACKAGES = ["pytest", "_pytest", "pluggy", "iniconfig", "packaging", "py", "tomli"]
+PACKAGES = ["pytest", "_pytest", "pluggy", "iniconfig", "packaging", "py", "pygments", "tomli",
+            "exceptiongroup"]
 
 
 def _as_nobody(*command: str, env: dict | None = None, cwd: str | None = None):
@@ -55,6 +57,7 @@ def unprivileged_kit():
             (kit / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(registry.KIT_ROOT / name, kit / name)
     shutil.copytree(registry.KIT_ROOT / "solutions", kit / "solutions")
+    skeletons.restore(kit)  # git's skeletons, not a learner's work begun in this checkout
     site.mkdir()
     for name in PACKAGES:
         try:

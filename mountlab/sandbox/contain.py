@@ -80,6 +80,24 @@ def kept_folders(impl_folder: str | None) -> list[str]:
     return [os.path.realpath(k) for k in keep]
 
 
+def closed_parents(paths: list[str]) -> list[str]:
+    """For each path, the highest folder above it that other users may not pass through (root's
+    home, mode 0700, where root clones the kit on a fresh machine): covered like the hidden
+    folders, so that the subject's uid can reach what is brought back inside."""
+    closed = []
+    for path in paths:
+        current = "/"
+        for part in path.strip("/").split("/")[:-1]:
+            current = os.path.join(current, part)
+            try:
+                if not os.stat(current).st_mode & 0o001:
+                    closed.append(current)
+                    break
+            except OSError:
+                break
+    return closed
+
+
 def hidden_folders() -> list[str]:
     hide = [registry.kit_root()] + [h for h in os.environ.get(ENV, "").split(":") if h]
     if os.geteuid() != 0:  # the subject has our uid: our own files are not its business
@@ -111,10 +129,11 @@ def enter_checker(maps_ready: int, unshared: int, scratch: list[str],
     mnt.private_root()
     # The scratch folders' parents are bound back (writable only where the subject uid owns
     # something), so that a check's folder is no mount point of its own.
-    kept = mnt.open_kept(kept_folders(impl_folder), sorted({os.path.dirname(s) for s in scratch}))
+    keep = kept_folders(impl_folder)
+    kept = mnt.open_kept(keep, sorted({os.path.dirname(s) for s in scratch}))
     userns.become_root()
     mnt.read_only_root()
-    covered = mnt.cover(hidden_folders())
+    covered = mnt.cover(hidden_folders() + closed_parents(keep))
     mnt.bring_back(kept, covered)
     mnt.seal(covered)
     return proc_fd

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from mountlab import registry
 from mountlab.workshop import ui
+from mountlab.workshop.ui import lang_of, tr
 
 ACCEPTS_EXTRA = True  # anything else goes to jupyter lab, e.g. --ServerApp.token=...
 
@@ -69,6 +70,19 @@ def _kernel_installed() -> bool:
     return KERNEL in KernelSpecManager().find_kernel_specs()
 
 
+def ensure_kernel(lang: str = "en") -> int:
+    """Install the ``mountlab`` Jupyter kernel into this venv when it is not there (0: ready)."""
+    if importlib.util.find_spec("ipykernel") is None or _kernel_installed():
+        return 0
+    print(tr(lang, f"mountlab: installing the Jupyter kernel '{KERNEL}' into {sys.prefix}, "
+                   "for the walkthroughs (notebooks/)",
+             f"mountlab : installation du noyau Jupyter '{KERNEL}' dans {sys.prefix}, pour les "
+             "parcours (notebooks/)"), file=sys.stderr)
+    done = subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix",
+                           "--name", KERNEL, "--display-name", KERNEL], stdout=subprocess.DEVNULL)
+    return done.returncode
+
+
 def run(args: argparse.Namespace) -> int:
     cmd = command(args)
     if args.dry_run:
@@ -81,13 +95,12 @@ def run(args: argparse.Namespace) -> int:
               "notebook extras with  pip install -e '.[notebooks]'  (or run  sudo bash "
               "scripts/provision.sh )", file=sys.stderr)
         return 1
-    if not _kernel_installed():
-        print(f"workshop notebook: installing the Jupyter kernel '{KERNEL}' into {sys.prefix}",
-              file=sys.stderr)
-        done = subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix",
-                               "--name", KERNEL, "--display-name", KERNEL])
-        if done.returncode:
-            return done.returncode
+    from mountlab.workshop import packages
+
+    packages.ensure("notebook", lang_of(args))
+    status = ensure_kernel(lang_of(args))
+    if status:
+        return status
     if in_vm() and args.port == PORT:
         print("workshop notebook: open the http://127.0.0.1:8888/lab?token=... link printed "
               "below in your laptop's browser", file=sys.stderr)

@@ -1,4 +1,10 @@
-"""``./workshop test [pytest options]``: the kit's own test suite (``pytest tests``)."""
+"""``./workshop test [pytest options]``: the kit's own test suite (``pytest tests``).
+
+Its first run installs the system packages the tests use (``packages.toml``, use "test") and the
+notebooks' Jupyter kernel, so that the README's second command is the whole set-up. The suite
+tests the kit (its solutions, its skeletons as git holds them, its runtime and graders), never
+the learner's files in ``steps/``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import os
 import sys
 
 from mountlab import registry
+from mountlab.workshop.ui import lang_of, tr
 
 ACCEPTS_EXTRA = True
 
@@ -17,8 +24,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     os.chdir(registry.KIT_ROOT)
+    lang = lang_of(args)
     if not os.path.isdir("tests"):
-        print("./workshop test runs the kit's own tests, which the learner copy leaves out; "
-              "./workshop (or ./workshop check N) grades your steps.", file=sys.stderr)
+        print(tr(lang, "./workshop test runs the kit's own tests, which the learner copy leaves "
+                       "out; ./workshop (or ./workshop check N) grades your steps.",
+                 "./workshop test lance les tests du kit lui-même, absents de la copie des "
+                 "apprenants ; ./workshop (ou ./workshop check N) note vos étapes."),
+              file=sys.stderr)
         return 2
-    os.execv(sys.executable, [sys.executable, "-m", "pytest", "tests", *args.extra])
+    from mountlab.workshop import notebook, packages
+
+    packages.ensure("test", lang)
+    notebook.ensure_kernel(lang)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # -rs: each skipped test says what is missing and the command that adds it.
+    os.execv(sys.executable, [sys.executable, "-m", "pytest", "tests", "-rs", *args.extra])

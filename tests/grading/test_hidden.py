@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from mountlab import registry
+from tests import skeletons
 
 ROOT = registry.KIT_ROOT
 pytestmark = pytest.mark.skipif(not (ROOT / "instructor" / "01").is_dir(),
@@ -27,8 +28,9 @@ def test_hidden_checks_count_apart_from_the_steps_total(grade, tmp_path):
     assert ("test_the_umask_is_left_as_it_was", "hidden", "true") in props
 
 
-def test_hidden_checks_fail_on_the_skeleton_and_are_marked(grade):
-    report = grade(["steps/01", "instructor/01"], "steps")
+def test_hidden_checks_fail_on_the_skeleton_and_are_marked(grade, tmp_path):
+    report = grade(["steps/01", "instructor/01"],
+                   str(skeletons.write_folder(tmp_path / "skeletons")))
     (step,) = report["steps"]
     assert step["hidden_points"] == 0 and step["points"] == 0
     assert "[instructor-only]" in report["stdout"]

@@ -12,10 +12,12 @@ from mountlab.grading import grader, release
 ROOT = registry.KIT_ROOT
 
 
-def test_release_writes_a_learner_copy_that_passes_its_own_check(tmp_path):
+def test_release_writes_a_learner_copy_that_passes_its_own_check(tmp_path, pristine_kit):
+    # From a copy of the kit as delivered: a learner's work begun here must not change it.
+    kit = pristine_kit
     out = tmp_path / "learner"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOUNTLAB_")}
-    proc = subprocess.run([sys.executable, "-m", "mountlab", "release", str(out)], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "mountlab", "release", str(out)], cwd=kit,
                           env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "the learner copy is ready" in proc.stdout
@@ -25,10 +27,10 @@ def test_release_writes_a_learner_copy_that_passes_its_own_check(tmp_path):
     assert os.access(out / "workshop", os.X_OK)
     for s in registry.steps():
         assert (out / "steps" / s.folder / s.filename).read_text() == \
-            (ROOT / "steps" / s.folder / s.filename).read_text()
-    if (ROOT / "notebooks").is_dir():
-        for nb in (ROOT / "notebooks").rglob("*.ipynb"):  # with their outputs, unchanged
-            assert (out / nb.relative_to(ROOT)).read_bytes() == nb.read_bytes()
+            (kit / "steps" / s.folder / s.filename).read_text()
+    if (kit / "notebooks").is_dir():
+        for nb in (kit / "notebooks").rglob("*.ipynb"):  # with their outputs, unchanged
+            assert (out / nb.relative_to(kit)).read_bytes() == nb.read_bytes()
         assert (out / "notebooks" / "fr" / "labkit.py").is_file()
 
     # The instructor grades the copy (a learner's repository) with the kit's checks.

@@ -32,6 +32,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import reachable
+
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 SANITIZE = NOTEBOOKS / "sanitize.cfg"
@@ -257,9 +259,11 @@ def test_the_french_notebooks_take_about_as_long_as_the_english_ones():
 
 def _as_user(command: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
     assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-    return subprocess.run(["su", NORMAL_USER, "-s", "/bin/sh", "-c",
-                           f"cd {shlex.quote(str(ROOT))} && env -i {assignments} {command}"],
-                          capture_output=True, text=True, timeout=timeout)
+    # reachable: the kit may sit in a folder others cannot enter (root's home, on a fresh VM)
+    argv = ["su", NORMAL_USER, "-s", "/bin/sh", "-c",
+            f"cd {shlex.quote(str(ROOT))} && env -i {assignments} {command}"]
+    return subprocess.run(reachable.command(argv), capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def _user_python(env: dict[str, str]) -> tuple[str | None, str]:

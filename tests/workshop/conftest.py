@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from mountlab import registry
+from tests import skeletons
 
 ROOT = registry.KIT_ROOT
 COPIED = ("mountlab", "steps", "solutions", "conftest.py", "pyproject.toml")
@@ -71,6 +72,7 @@ def kit(tmp_path: Path) -> Kit:
             shutil.copytree(source, copy / name, ignore=IGNORE, symlinks=True)
         elif source.exists():
             shutil.copy2(source, copy / name)
+    skeletons.restore(copy)  # the shipped skeletons, not this checkout's work in progress
     return Kit(copy, tmp_path / "state")
 
 

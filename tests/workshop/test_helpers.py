@@ -10,6 +10,7 @@ import pytest
 
 from mountlab import registry
 from mountlab.workshop import reset, runner, ui, watch
+from tests import skeletons
 
 ROOT = registry.KIT_ROOT
 
@@ -32,7 +33,7 @@ def test_the_language_follows_the_locale(monkeypatch, env, lang):
 
 @pytest.mark.parametrize("step", registry.steps(), ids=lambda s: s.folder)
 def test_skeletons_are_recognised_and_solutions_are_not(step):
-    skeleton = (ROOT / "steps" / step.folder / step.filename).read_text()
+    skeleton = skeletons.text(step.number)
     assert reset.is_skeleton(skeleton, step)
     solution = ROOT / "solutions" / step.folder / step.filename
     if solution.exists():
@@ -41,7 +42,7 @@ def test_skeletons_are_recognised_and_solutions_are_not(step):
 
 def test_work_in_progress_is_not_a_skeleton():
     step = registry.get(1)
-    skeleton = (ROOT / "steps/01/setup_volume.py").read_text()
+    skeleton = skeletons.text(1)
     begun = skeleton.replace('    raise NotImplementedError("setup_volume: fill in the TODOs")',
                              '    os.makedirs(volume_path, exist_ok=True)\n'
                              '    raise NotImplementedError("setup_volume: fill in the TODOs")')

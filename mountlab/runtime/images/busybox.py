@@ -127,6 +127,10 @@ def build_busybox(name: str = "busybox", *, force: bool = False, quiet: bool = F
     if not force and os.path.isfile(os.path.join(rootfs, "bin/busybox")):
         return rootfs
     refuse_existing(name, force)
+    if not os.environ.get("MOUNTLAB_BUSYBOX"):  # busybox-static installed at its first use
+        from mountlab.workshop import packages
+
+        packages.first_use("busybox-static", "./container image build busybox")
     busybox = find_busybox()
     version, applets = _busybox_applets(busybox)
     started = time.monotonic()

@@ -82,6 +82,9 @@ def build_debootstrap(distro: str, *, suite: str | None = None, mirror: str | No
     if os.geteuid() != 0:
         raise ImageError(f"image build {distro} needs root (debootstrap chroots and creates "
                          "device nodes): run it with sudo")
+    from mountlab.workshop import packages  # debootstrap installed at its first use
+
+    packages.first_use("debootstrap", f"./container image build {distro}")
     debootstrap = shutil.which("debootstrap") or shutil.which("debootstrap",
                                                              path="/usr/sbin:/sbin")
     if not debootstrap:
