@@ -73,14 +73,12 @@ def _in_child(func) -> str:
 
 def _mount_namespace(user: bool) -> None:
     from mountlab import syscalls
+    from mountlab.sandbox import userns
 
     if user:
         uid, gid = os.geteuid(), os.getegid()
         syscalls.unshare(syscalls.CLONE_NEWUSER | syscalls.CLONE_NEWNS)
-        for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"),
-                           ("gid_map", f"0 {gid} 1")):
-            with open(f"/proc/self/{name}", "w") as f:
-                f.write(text)
+        userns.write_maps("self", uid, gid)
     else:
         syscalls.unshare(syscalls.CLONE_NEWNS)
     syscalls.mount("none", "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
