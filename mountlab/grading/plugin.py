@@ -393,15 +393,22 @@ def _host_mounts() -> dict[int, bytes]:
     and are never touched."""
     from mountlab import mountinfo
 
+    global _last_mounts
     tops = [b"/tmp", b"/var/tmp", b"/mnt", os.fsencode(registry.kit_root())]
     with open("/proc/self/mountinfo", "rb") as f:
-        lines = f.read().splitlines()
+        raw = f.read()
+    if _last_mounts[0] == (raw, tops[-1]):  # read before and after every check: mostly the same
+        return dict(_last_mounts[1])
     found = {}
-    for line in lines:
+    for line in raw.splitlines():
         point = os.fsencode(mountinfo.parse_line(line).mountpoint)
         if any(point == t or point.startswith(t + b"/") for t in tops):
             found[int(line.split(b" ", 1)[0])] = line
-    return found
+    _last_mounts = ((raw, tops[-1]), found)
+    return dict(found)
+
+
+_last_mounts: tuple[tuple[bytes, bytes], dict[int, bytes]] = ((b"", b""), {})
 
 
 def _detach(lines: list[bytes]) -> list[str]:

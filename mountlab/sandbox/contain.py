@@ -23,6 +23,7 @@ The subject (started by the checker, where learner code runs):
 
 from __future__ import annotations
 
+import functools
 import os
 import select
 import signal
@@ -105,6 +106,18 @@ def hidden_folders() -> list[str]:
     return [os.path.realpath(h) for h in hide]
 
 
+def checker_view(impl_folder: str | None) -> tuple[list[str], list[str]]:
+    """The folders the checker brings back, and those it covers: the same for every check of a
+    run, so worked out once in the grading process rather than in each checker."""
+    return _view(impl_folder, os.environ.get(ENV, ""), os.geteuid(), registry.kit_root())
+
+
+@functools.lru_cache(maxsize=8)
+def _view(impl_folder: str | None, *_key: object) -> tuple[list[str], list[str]]:
+    keep = kept_folders(impl_folder)
+    return keep, hidden_folders() + closed_parents(keep)
+
+
 # -- the checker ----------------------------------------------------------------------------------
 
 def enter_checker(maps_ready: int, unshared: int, scratch: list[str],
@@ -129,11 +142,11 @@ def enter_checker(maps_ready: int, unshared: int, scratch: list[str],
     mnt.private_root()
     # The scratch folders' parents are bound back (writable only where the subject uid owns
     # something), so that a check's folder is no mount point of its own.
-    keep = kept_folders(impl_folder)
+    keep, hide = checker_view(impl_folder)
     kept = mnt.open_kept(keep, sorted({os.path.dirname(s) for s in scratch}))
     userns.become_root()
     mnt.read_only_root()
-    covered = mnt.cover(hidden_folders() + closed_parents(keep))
+    covered = mnt.cover(hide)
     mnt.bring_back(kept, covered)
     mnt.seal(covered)
     return proc_fd
