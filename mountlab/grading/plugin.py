@@ -295,9 +295,10 @@ class Grader:
                 tr.write_line(f"  Stuck? ./workshop hint {step.number}")
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
-        from mountlab.sandbox import zygote
+        from mountlab.sandbox import check, zygote
 
-        zygote.stop()  # before pytest ends: nothing of the grading outlives the run
+        check.reap(block=True)  # before pytest ends: nothing of the grading outlives the run
+        zygote.stop()
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         after = _host_mounts()
