@@ -208,6 +208,12 @@ def setns(fd: int, nstype: int = 0) -> None:
         raise _fail(f"setns(fd={fd}, {_names(nstype, _CLONE_NAMES)})")
 
 
+def prctl(option: int, value: int) -> None:
+    """prctl(2) with one argument, e.g. ``prctl(PR_SET_NO_NEW_PRIVS, 1)``."""
+    if _lib().prctl(option, value, 0, 0, 0) != 0:
+        raise _fail(f"prctl({option}, {value})")
+
+
 def pivot_root(new_root: str | os.PathLike, put_old: str | os.PathLike) -> None:
     """pivot_root(2): make ``new_root`` the root and move the old root to ``put_old``."""
     if _SYS_PIVOT_ROOT < 0:

@@ -87,7 +87,11 @@ def grade_class(root: Path, *, jobs: int | None = None, timeout: float = grader.
                 if on_done:
                     on_done(outcome, len(outcomes), len(submissions))
     finally:
-        left = [m.mountpoint for m in mountinfo.read() if m.mount_id not in before]
+        # Where grading could leave one; what a container engine mounts meanwhile elsewhere (its
+        # overlays under /var/lib, its namespaces under /run) is none of the class's business.
+        tops = (str(workdir), "/tmp", "/var/tmp", "/mnt", registry.kit_root())
+        left = [m.mountpoint for m in mountinfo.read() if m.mount_id not in before
+                and any(mountinfo.within(m.mountpoint, top) for top in tops)]
         try:
             grader.remove_scratch(workdir)
         except OSError as exc:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mountlab import fsutil, mountinfo, registry
+from mountlab.grading import bytecode
 from mountlab.grading.jail import NOTE
 from mountlab.sandbox import contain
 
@@ -347,6 +348,7 @@ def _grade_in(source: Path, scratch: Path, outcome: Outcome, *, timeout: float, 
     out = scratch / "out"
     out.mkdir()
     (scratch / "home").mkdir()
+    bytecode.warm(check_targets(hidden))  # before any submission's code runs (once)
     command = pytest_command(impl, out, hidden=hidden, lang=lang)
     if jail:
         command = [sys.executable, "-m", "mountlab.grading.jail", str(scratch), "--", *command]

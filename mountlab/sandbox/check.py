@@ -1,21 +1,23 @@
 """One graded check: the check's code in a checker process, learner code in a subject process.
 
 ``run(func, kwargs, ...)`` is what the pytest plugin calls for each graded check. The grading
-process forks the checker (``contain.enter_checker``), which starts the subject
-(``contain.start_subject``), runs the check's body with ``impl.step(N)`` answered by the subject
-(``remote``), and sends back one JSON frame: passed, or the exception that failed the check. The
-grading process decides the verdict from that frame alone, within the time limit.
+process forks the checker, which joins the run's checker namespaces (``contain.join_checker``),
+starts the subject (``contain.start_subject``), runs the check's body with ``impl.step(N)``
+answered by the subject (``remote``), and sends back one JSON frame: passed, or the exception
+that failed the check. The grading process decides the verdict from that frame alone, within
+the time limit.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
 import time
 from collections.abc import Callable
 
-from mountlab import impl
+from mountlab import impl, syscalls
 from mountlab.sandbox import contain, observe, remote, userns, wire, zygote
 from mountlab.sandbox.throwaway import ChildRaised, SandboxError, SandboxTimeout
 
@@ -37,29 +39,26 @@ def run(func: Callable[..., object], kwargs: dict, *, scratch: list[str], timeou
             if mode & 0o011 != 0o011:
                 os.chmod(parent, (mode & 0o7777) | 0o011)
     zygote.start()
+    syscalls._lib()  # loaded before the fork, not in each checker
+    namespaces = contain.checker_namespaces(scratch, impl.active_folder())
     sys.stdout.flush()
     sys.stderr.flush()
     result_r, result_w = os.pipe()
-    unshared_r, unshared_w = os.pipe()
-    maps_r, maps_w = os.pipe()
     deadline = time.monotonic() + timeout
+    gc.freeze()  # the checker would otherwise copy every page the collector walks through
     pid = os.fork()
     if pid == 0:
+        gc.disable()  # short-lived: its garbage goes with it
         os.setpgid(0, 0)
-        for fd in (result_r, unshared_r, maps_w):
-            os.close(fd)
-        _checker(result_w, maps_r, unshared_w, func, kwargs, scratch, timeout, leaves_mounts)
-    for fd in (result_w, unshared_w, maps_r):
-        os.close(fd)
+        os.close(result_r)
+        _checker(result_w, namespaces, func, kwargs, timeout, leaves_mounts)
+    os.close(result_w)
     try:
-        if os.geteuid() == 0:
-            contain.map_checker(pid, unshared_r, maps_w)
         answer = wire.receive(result_r, deadline)
     except wire.WireError:
         answer = None
     finally:
-        for fd in (result_r, unshared_r, maps_w):
-            os.close(fd)
+        os.close(result_r)
         _end(pid)
     if answer is None:
         if time.monotonic() >= deadline:
@@ -87,21 +86,36 @@ def _chown_tree(path: str, uid: int) -> None:
             os.lchown(os.path.join(top, name), uid, uid)
 
 
+_dying: list[int] = []  # checkers killed, not yet reaped
+
+
 def _end(pid: int) -> None:
+    """Kill the checker and everything of its process group; reap it later (its exit, the
+    unmapping of a copy of the grading process, takes milliseconds the next check need not
+    wait for: its zombie keeps its pid from being reused meanwhile)."""
     try:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
+    _dying.append(pid)
+    reap()
+
+
+def reap(block: bool = False) -> None:
+    """Reap the checkers that have ended (all of them, waiting, with ``block``)."""
+    for pid in list(_dying):
+        try:
+            done, _ = os.waitpid(pid, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            done = pid
+        if done:
+            _dying.remove(pid)
 
 
 # -- in the checker -------------------------------------------------------------------------------
 
-def _checker(result: int, maps_ready: int, unshared: int, func: Callable[..., object],
-             kwargs: dict, scratch: list[str], timeout: float, leaves_mounts: bool) -> None:
+def _checker(result: int, namespaces: contain.CheckerNamespaces, func: Callable[..., object],
+             kwargs: dict, timeout: float, leaves_mounts: bool) -> None:
     answer: dict = {}
     subject = None
     try:
@@ -109,7 +123,7 @@ def _checker(result: int, maps_ready: int, unshared: int, func: Callable[..., ob
         from mountlab.grading import checks
 
         checks.keep_programs()
-        proc_fd = contain.enter_checker(maps_ready, unshared, scratch, impl.active_folder())
+        proc_fd = contain.join_checker(namespaces)
         subject = contain.start_subject(proc_fd, impl.active(), int(timeout) + 2)
         os.chdir(cwd)
         checks.hold_in(subject.user_ns)

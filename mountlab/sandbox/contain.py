@@ -7,10 +7,13 @@ The checker (a fork of the grading process: it holds the check's code and decide
   4. mount namespace: / private, the folders to keep opened (mnt)
   5. becomes that unprivileged uid
   6. / read-only; temporary folders, the kit's tree and MOUNTLAB_HIDE covered; the kept folders
-     bound back, the scratch folder writable (mnt)
+     bound back, the scratch folders' parent writable (mnt)
+  Steps 2-6 are the same for every check of a run: they are taken once, by a first process
+  (``checker_namespaces``) whose two namespaces the grading process keeps; each checker joins
+  them (``join_checker``), as that unprivileged uid.
 The subject (started by the checker, where learner code runs):
   7. nested user namespace, with mount, pid, network, IPC and UTS namespaces of its own; the
-     checker's mounts are locked in it (userns)
+     checker's mounts are locked in it; fresh temporary folders of its own (userns, mnt)
   8. the checker enters its mount namespace, and its pid namespace for the processes the check
      starts (holders of a busy mount, which join its user namespace: learner code may look at
      them as it would at any process of its container)
@@ -49,21 +52,13 @@ class Subject:
     parent: int  # the zygote's child that watches it
 
     def kill(self) -> None:
-        """Kill it (its whole pid namespace goes with it) and wait until it and its parent are
-        gone, so that nothing of the check outlives it."""
-        waits = []
-        for pid in (self.pid, self.parent):
-            try:
-                waits.append(os.pidfd_open(pid))
-            except OSError:
-                pass  # already gone
+        """Kill it: its whole pid namespace goes with it, and its parent (the zygote's child that
+        watches it) reaps it. Not waited for: the verdict is already known, and nothing left of
+        it can reach the next check (namespaces of its own, scratch of its own)."""
         try:
             os.kill(self.pid, signal.SIGKILL)
         except OSError:
-            pass
-        for fd in waits:
-            select.select([fd], [], [], 2.0)
-            os.close(fd)
+            pass  # already gone
 
 
 def python() -> str:
@@ -105,11 +100,97 @@ def hidden_folders() -> list[str]:
     return [os.path.realpath(h) for h in hide]
 
 
+@dataclass
+class CheckerNamespaces:
+    """Descriptors of the user and mount namespaces of steps 2-6, held by the grading process."""
+
+    user: int
+    mnt: int
+    owner: int  # the pid that made them: a fork of the grader does not make them again
+
+    def close(self) -> None:
+        for fd in (self.user, self.mnt):
+            os.close(fd)
+
+
+_made: dict[tuple, CheckerNamespaces] = {}
+
+
+def checker_namespaces(scratch: list[str], impl_folder: str | None) -> CheckerNamespaces:
+    """Steps 2-6 for the checks of this run (in the grading process): made once per set of
+    scratch parents and graded folder, by a forked process that takes them and goes."""
+    parents = sorted({os.path.dirname(s) for s in scratch})
+    key = (tuple(parents), impl_folder, os.environ.get(ENV, ""), os.geteuid(),
+           registry.kit_root())
+    made = _made.get(key)
+    if made is not None and made.owner == os.getpid():
+        return made
+    if len(_made) >= 4:  # a test suite's many runs: keep the last few
+        _made.pop(next(iter(_made))).close()
+    unshared_r, unshared_w = os.pipe()
+    maps_r, maps_w = os.pipe()
+    ours, theirs = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            for fd in (unshared_r, maps_w, ours.fileno()):
+                os.close(fd)
+            os.close(enter_checker(maps_r, unshared_w, parents, impl_folder))
+            # Its own namespaces, opened by itself: not dumpable, nobody else may open them.
+            own = [os.open(f"/proc/self/ns/{n}", os.O_RDONLY) for n in ("user", "mnt")]
+            socket.send_fds(theirs, [b"d"], own)
+            code = 0
+        except BaseException as exc:  # noqa: B036 - a forked child never returns
+            theirs.send(f"{type(exc).__name__}: {exc}".encode()[:500])
+        finally:
+            os._exit(code)
+    for fd in (unshared_w, maps_r):
+        os.close(fd)
+    theirs.close()
+    try:
+        if os.geteuid() == 0:
+            map_checker(pid, unshared_r, maps_w)
+        said, fds, _, _ = socket.recv_fds(ours, 512, 2)
+        if said != b"d" or len(fds) != 2:
+            for fd in fds:
+                os.close(fd)
+            raise OSError("the checks' namespaces could not be made: "
+                          + (said.decode(errors="replace") or "no answer"))
+        for fd in fds:
+            os.set_inheritable(fd, False)
+        user, mnt = fds
+    finally:
+        for fd in (unshared_r, maps_w):
+            os.close(fd)
+        ours.close()
+        os.waitpid(pid, 0)
+    if made is not None:
+        made.close()
+    _made[key] = made = CheckerNamespaces(user, mnt, os.getpid())
+    return made
+
+
+def join_checker(namespaces: CheckerNamespaces) -> int:
+    """Steps 1-6 in a checker: join the namespaces made by ``checker_namespaces`` as their
+    unprivileged root; returns a descriptor of the host's /proc."""
+    limits.die_with_parent()
+    proc_fd = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    if os.geteuid() == 0:
+        os.setgroups([])  # no supplementary group of the host's root comes along
+    syscalls.setns(namespaces.user, syscalls.CLONE_NEWUSER)
+    syscalls.setns(namespaces.mnt, syscalls.CLONE_NEWNS)
+    userns.become_root()
+    limits.dumpable(False)
+    return proc_fd
+
+
 # -- the checker ----------------------------------------------------------------------------------
 
-def enter_checker(maps_ready: int, unshared: int, scratch: list[str],
+def enter_checker(maps_ready: int, unshared: int, parents: list[str],
                   impl_folder: str | None) -> int:
-    """Steps 1-6, in the forked checker; returns a descriptor of the host's /proc.
+    """Steps 1-6, in the process that makes the checkers' namespaces; returns a descriptor of
+    the host's /proc. ``parents``: the scratch folders' parents, bound back writable.
 
     As root, the grader writes our maps: we write a byte on ``unshared`` and wait for one on
     ``maps_ready``."""
@@ -130,7 +211,7 @@ def enter_checker(maps_ready: int, unshared: int, scratch: list[str],
     # The scratch folders' parents are bound back (writable only where the subject uid owns
     # something), so that a check's folder is no mount point of its own.
     keep = kept_folders(impl_folder)
-    kept = mnt.open_kept(keep, sorted({os.path.dirname(s) for s in scratch}))
+    kept = mnt.open_kept(keep, parents)
     userns.become_root()
     mnt.read_only_root()
     covered = mnt.cover(hidden_folders() + closed_parents(keep))
@@ -188,6 +269,7 @@ def in_checker_namespaces(request: dict, fds: list[int]) -> None:
         proc_fd = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         limits.dumpable(True)  # our own maps: our /proc files must be ours
         userns.nest(NAMESPACES, proc_fd)
+        mnt.fresh_temporary()  # the checkers' namespaces are shared by every check of a run
         limits.dumpable(False)
         mounted_r, mounted_w = os.pipe()
         go_r, go_w = os.pipe()

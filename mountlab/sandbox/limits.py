@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
 import resource
 import signal
+
+from mountlab import syscalls
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_DUMPABLE = 4
@@ -21,9 +22,7 @@ RLIMITS = {
 
 
 def _prctl(option: int, value: int) -> None:
-    if ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"prctl({option}): {os.strerror(err)}")
+    syscalls.prctl(option, value)
 
 
 def die_with_parent() -> None:

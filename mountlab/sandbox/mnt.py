@@ -57,6 +57,28 @@ def cover(hide: list[str]) -> list[str]:
     return covered
 
 
+def fresh_temporary() -> None:
+    """An empty tmpfs of its own on each temporary folder (in a subject's mount namespace), with
+    what was bound inside it (the scratch folders' parent) bound again: what one check's learner
+    code leaves there, the next never sees."""
+    from mountlab import mountinfo
+
+    mounts = mountinfo.read()
+    for path in TMPFS_DIRS:
+        covers = [m for m in mounts if m.mountpoint == path]
+        if not covers or not os.path.isdir(path):
+            continue
+        # What is mounted on the cover (the one on top: later lines are above earlier ones);
+        # what its cover hides below stays hidden.
+        tops = [m.mountpoint for m in mounts if m.parent_id == covers[-1].mount_id]
+        kept = [(p, os.open(p, os.O_PATH | os.O_CLOEXEC)) for p in tops]
+        syscalls.mount("tmpfs", path, "tmpfs", _NOSUID_NODEV, "mode=0755,size=64m")
+        for top, fd in kept:  # as it was: writable where the checkers' view has it so
+            os.makedirs(top, mode=0o755, exist_ok=True)
+            syscalls.mount(f"/proc/self/fd/{fd}", top, None, syscalls.MS_BIND | syscalls.MS_REC)
+            os.close(fd)
+
+
 def seal(covered: list[str]) -> None:
     """The covers of hidden folders read-only (their bound-back folders keep their own flags);
     the temporary folders stay writable, each a small tmpfs of the check's own."""

@@ -16,14 +16,12 @@ returned or raised": every verdict is observed from outside (mountinfo, stat, th
 
 from __future__ import annotations
 
-import ctypes
 import inspect
 import os
 
 from mountlab import impl, registry, syscalls
-from mountlab.sandbox import raised, wire
+from mountlab.sandbox import limits, raised, wire
 
-_PR_SET_DUMPABLE = 4
 _HERE = (os.path.abspath(__file__), os.path.abspath(impl.__file__))
 _EMPTY = {"$empty": True}
 
@@ -98,11 +96,11 @@ def _call_in_user_namespace(fd: int, request: dict, mount_namespace: bool) -> di
             os.close(r)
             syscalls.unshare(syscalls.CLONE_NEWUSER
                              | (syscalls.CLONE_NEWNS if mount_namespace else 0))
-            _dumpable(1)  # for a moment: writing our own maps needs our /proc files to be ours
+            limits.dumpable(True)  # a moment: our own maps need our /proc files to be ours
             for name, text in (("setgroups", "deny"), ("uid_map", "0 0 1"), ("gid_map", "0 0 1")):
                 with open(f"/proc/self/{name}", "w") as f:
                     f.write(text)
-            _dumpable(0)
+            limits.dumpable(False)
             answer = _answer(request)
         except BaseException as exc:  # noqa: B036 - the child never returns into the server
             answer = {"raised": raised.describe(exc, skip_files=_HERE)}
@@ -129,12 +127,8 @@ def _answer(request: dict) -> dict:
         return {"raised": raised.describe(exc, skip_files=_HERE)}
 
 
-def _dumpable(value: int) -> None:
-    ctypes.CDLL(None).prctl(_PR_SET_DUMPABLE, value, 0, 0, 0)
-
-
 def serve(fd: int) -> None:
-    _dumpable(0)  # other subjects (the same host uid) may not ptrace or read this one
+    limits.dumpable(False)  # other subjects (the same host uid) may not ptrace or read this one
     wire.send(fd, {"ready": True})
     me = os.getpid()
     while True:

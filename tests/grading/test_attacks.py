@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from mountlab import registry
+from mountlab.grading import bytecode, grader
 from tests.grading import attacks, classgen
 
 ROOT = registry.KIT_ROOT
@@ -172,6 +173,9 @@ def host(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MOUNTLAB_", "PYTEST_"))}
     # No bytecode written by the grader's own start-up: a new .pyc in the kit is then the attack's.
     env.update(GRADER_API_TOKEN=secrets["env"], PYTHONDONTWRITEBYTECODE="1")
+    # The grader compiles the kit's bytecode before it grades anything: done here first, so
+    # that a cache that appears or changes later is an attack's.
+    bytecode.warm(grader.check_targets())
     tree = _tree(ROOT)
     marker = f"{70000 + int(tag[:4], 16)}.5"  # seconds of the attacks' sleep: found by ps
     h = Host(secrets, canaries, canary_dir, other, canary_dir / "pwned", marker, env)
