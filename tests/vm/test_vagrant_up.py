@@ -154,40 +154,41 @@ def vm():
     work = Path(tempfile.mkdtemp(prefix="mountlab-vagrant-up-", dir="/var/tmp"))
     kit = work / f"mountlab-{os.getpid()}"  # vagrant-libvirt names the domain <folder>_default
     home = work / "vagrant-home"
-    home.mkdir()
-    why = _cannot_run(home)
-    if why:
-        if IN_CI:
-            pytest.fail(f"CI must run the VM test: {why}")
-        pytest.skip(why)
-    _clean_copy(kit)
     log = work / "vagrant.log"
     run = Run(log)
     env = _vagrant_env(home)
     timings = Timings()
     watched = (work, CACHE, *LIBVIRT_FOLDERS)
     mounts_before = _mounts(*watched)
-    print(f"\n[vagrant-up] log: {log}; load: {os.getloadavg()}")
-
-    start = time.monotonic()
-    wheels = wheelhouse.build(CACHE / "wheelhouse", kit / "pyproject.toml", VM_EXTRAS)
-    timings.since("wheelhouse for the guest's pip (cached)", start)
-    status, out, marks = run(["bash", str(ROOT / "scripts" / "build-libvirt-box.sh"), str(CACHE)],
-                             ROOT, os.environ | {"MOUNTLAB_BOX_WHEELHOUSE": str(wheels)}, 1200,
-                             marks={"root": "build-libvirt-box: debootstrap",
-                                    "box": "build-libvirt-box: building"})
-    assert status == 0, f"building the box failed:\n{out[-4000:]}"
-    box = out.strip().splitlines()[-1]
-    timings.add("box build (debootstrap root, box image; each cached)", marks["total"])
-    if "root" in marks:
-        timings.add("  of which debootstrap", marks.get("box", marks["total"]) - marks["root"])
-    if "box" in marks:
-        timings.add("  of which the box image (venv included)", marks["total"] - marks["box"])
-
-    libvirt = Libvirt(work)
+    libvirt: Libvirt | None = None
     domain_prefix = f"{kit.name}_"
     stack = contextlib.ExitStack()
     try:
+        home.mkdir()
+        why = _cannot_run(home)
+        if why:
+            if IN_CI:
+                pytest.fail(f"CI must run the VM test: {why}")
+            pytest.skip(why)
+        _clean_copy(kit)
+        print(f"\n[vagrant-up] log: {log}; load: {os.getloadavg()}")
+
+        start = time.monotonic()
+        wheels = wheelhouse.build(CACHE / "wheelhouse", kit / "pyproject.toml", VM_EXTRAS)
+        timings.since("wheelhouse for the guest's pip (cached)", start)
+        status, out, marks = run(
+            ["bash", str(ROOT / "scripts" / "build-libvirt-box.sh"), str(CACHE)], ROOT,
+            os.environ | {"MOUNTLAB_BOX_WHEELHOUSE": str(wheels)}, 1200,
+            marks={"root": "build-libvirt-box: debootstrap", "box": "build-libvirt-box: building"})
+        assert status == 0, f"building the box failed:\n{out[-4000:]}"
+        box = out.strip().splitlines()[-1]
+        timings.add("box build (debootstrap root, box image; each cached)", marks["total"])
+        if "root" in marks:
+            timings.add("  of which debootstrap", marks.get("box", marks["total"]) - marks["root"])
+        if "box" in marks:
+            timings.add("  of which the box image (venv included)", marks["total"] - marks["box"])
+
+        libvirt = Libvirt(work)
         start = time.monotonic()
         libvirt.start()
         libvirt.create_network()
@@ -226,18 +227,17 @@ def vm():
             run(["vagrant", "destroy", "-f"], kit, env, 300)
             timings.since("vagrant destroy -f", start)
         stack.close()
-        problems = libvirt.close(domain_prefix) + _processes_naming(kit)
-        try:
-            shutil.copy(log, CACHE / "last-run.log")
-        except OSError:
-            pass
+        problems = libvirt.close(domain_prefix) if libvirt else []
+        problems += _processes_naming(kit)
+        if timings.parts:  # not when skipped
+            print("[vagrant-up] timings:\n" + timings.report())
+            try:
+                shutil.copy(log, CACHE / "last-run.log")
+                (CACHE / "timings.json").write_text(timings.json())
+            except OSError:
+                pass
         if not problems:  # else kept for a look; the work folder holds no mount
             remove_tree(work)
-        print("[vagrant-up] timings:\n" + timings.report())
-        try:
-            (CACHE / "timings.json").write_text(timings.json())
-        except OSError:
-            pass
         assert not problems, f"left behind on this machine: {problems}"
         assert _mounts(*watched) == mounts_before, "the host's mount table changed"
 

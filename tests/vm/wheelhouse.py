@@ -59,7 +59,7 @@ def build(dest: Path, pyproject: Path, extras: tuple[str, ...]) -> Path:
     reqs = requirements(pyproject, extras)
     key = hashlib.sha256(json.dumps([reqs, GUEST_PYTHON, GUEST_GLIBC]).encode()).hexdigest()
     stamp = dest.with_name(dest.name + ".key")
-    if dest.is_dir() and stamp.exists() and stamp.read_text() == key:
+    if stamp.exists() and stamp.read_text() == key and (dest / "requirements.txt").exists():
         return dest
     # Plain folders of downloaded files, never mount points: rmtree is safe.
     new = dest.with_name(dest.name + ".new")
