@@ -56,29 +56,33 @@ class Run:
 
 
 class Timings:
-    """Seconds per part, each with the 1-minute load average when it ended. Parts named with a
-    leading "  " are shares of the part above them, left out of the total."""
+    """Seconds per part, each with the 1- and 5-minute load averages when it ended (other work on
+    this machine slows an emulated VM down many times). Parts named with a leading "  " are
+    shares of the part above them, left out of the total."""
 
     def __init__(self) -> None:
-        self.parts: dict[str, tuple[float, float]] = {}
+        self.parts: dict[str, tuple[float, float, float]] = {}
 
     def add(self, name: str, seconds: float) -> None:
-        self.parts[name] = (round(seconds, 1), round(os.getloadavg()[0], 2))
+        load1, load5, _ = os.getloadavg()
+        self.parts[name] = (round(seconds, 1), round(load1, 2), round(load5, 2))
 
     def since(self, name: str, start: float) -> None:
         self.add(name, time.monotonic() - start)
 
+    def total(self) -> float:
+        return round(sum(p[0] for name, p in self.parts.items() if not name.startswith("  ")), 1)
+
     def report(self) -> str:
-        total = sum(s for name, (s, _) in self.parts.items() if not name.startswith("  "))
-        lines = [f"{name:<58} {s:7.1f} s   load {load:5.2f}"
-                 for name, (s, load) in self.parts.items()]
-        lines.append(f"{'total':<58} {total:7.1f} s   load {os.getloadavg()[0]:5.2f}")
+        lines = [f"{name:<56} {s:7.1f} s   load {l1:5.2f} {l5:5.2f}"
+                 for name, (s, l1, l5) in self.parts.items()]
+        load1, load5, _ = os.getloadavg()
+        lines.append(f"{'total':<56} {self.total():7.1f} s   load {load1:5.2f} {load5:5.2f}")
         return "\n".join(lines)
 
     def json(self) -> str:
-        data: dict[str, object] = {name: {"s": s, "load1": load}
-                                   for name, (s, load) in self.parts.items()}
-        data["total_s"] = round(sum(s for name, (s, _) in self.parts.items()
-                                    if not name.startswith("  ")), 1)
+        data: dict[str, object] = {name: {"s": s, "load1": l1, "load5": l5}
+                                   for name, (s, l1, l5) in self.parts.items()}
+        data["total_s"] = self.total()
         data["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
         return json.dumps(data, indent=1) + "\n"
