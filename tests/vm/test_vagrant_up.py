@@ -69,8 +69,8 @@ def _cannot_run(home: Path) -> str | None:
     missing = [t for t in TOOLS if shutil.which(t) is None]
     if missing:
         return (f"missing {', '.join(missing)}: apt-get install vagrant vagrant-libvirt "
-                "libvirt-daemon-system qemu-system-x86 qemu-utils dnsmasq-base iptables "
-                "debootstrap (.ci/run does)")
+                "libvirt-daemon-system qemu-system-x86 qemu-utils dnsmasq-base iptables rsync "
+                "debootstrap (./workshop test does, as root)")
     plugins = subprocess.run(["vagrant", "plugin", "list"], capture_output=True, text=True,
                              env=_vagrant_env(home))
     if "vagrant-libvirt" not in plugins.stdout:
