@@ -6,8 +6,18 @@
 #   vagrant box add --name mountlab/debian-12 DIR/mountlab-debian-12.box
 #   MOUNTLAB_VM_BOX=mountlab/debian-12 VAGRANT_DEFAULT_PROVIDER=libvirt vagrant up
 #
-# Cached in DIR: the debootstrap root (rebuilt when the package list changes) and the box (rebuilt
-# when this script changes). Prints the box's path on its last line.
+# Cached in DIR: the downloaded packages, the debootstrap root (rebuilt when the package list
+# changes) and the box (rebuilt when the root or this script changes). Prints the box's path on
+# its last line.
+#
+# The box holds the kit's system packages already (scripts/provision.sh --packages): `vagrant up`
+# then mostly sets up the kit itself. provision.sh still checks every package and installs any
+# the box lacks (one added to the kit's list since the box was built, say).
+#
+# MOUNTLAB_BOX_WHEELHOUSE=FOLDER (wheels for the guest's Python 3.11, and a requirements.txt; the
+# kit's VM test makes one): those requirements go into the VM's venv in the box, installed here
+# at native speed. Under emulation (no KVM) the guest's own pip install of JupyterLab and its kin
+# takes a quarter of an hour; provisioning then only adds the kit itself to the venv.
 #
 # The box boots its kernel directly (libvirt's kernel/initrd/cmd_line, set by the Vagrantfile inside
 # the box): no boot loader, no partition table. One ext4 file system on /dev/vda.
@@ -25,6 +35,8 @@ INCLUDE=linux-image-amd64,initramfs-tools,openssh-server,sudo,systemd-sysv,dbus,
 iproute2,kmod,netbase,rsync,ca-certificates
 ROOT=$DIR/root
 BOX=$DIR/mountlab-debian-12.box
+WHEELHOUSE=${MOUNTLAB_BOX_WHEELHOUSE:-}
+VM_VENV=/home/vagrant/.venv-mountlab  # the Vagrantfile's MOUNTLAB_VM_VENV
 
 say() { printf 'build-libvirt-box: %s\n' "$*" >&2; }
 die() { printf 'build-libvirt-box: ERROR: %s\n' "$*" >&2; exit 1; }
@@ -33,6 +45,13 @@ for tool in debootstrap mkfs.ext4 qemu-img; do
   command -v "$tool" >/dev/null || die "$tool is missing: apt-get install debootstrap e2fsprogs qemu-utils"
 done
 install -d -m 0755 "$DIR"
+if [ -n "$WHEELHOUSE" ] && [ ! -f "$WHEELHOUSE/requirements.txt" ]; then
+  die "MOUNTLAB_BOX_WHEELHOUSE=$WHEELHOUSE: no requirements.txt there"
+fi
+KIT_PACKAGES=$(bash "$(dirname "${BASH_SOURCE[0]}")/provision.sh" --packages) \
+  || die "scripts/provision.sh --packages failed"
+# shellcheck disable=SC2086  # one package a word
+INCLUDE=$(printf '%s\n' ${INCLUDE//,/ } $KIT_PACKAGES | sort -u | paste -sd, -)
 
 # --- the debootstrap root, kept as long as its package list is the same --------------------------
 root_key="$SUITE $MIRROR $INCLUDE"
@@ -40,15 +59,24 @@ if [ "$(cat "$ROOT.key" 2>/dev/null)" != "$root_key" ]; then
   say "debootstrap $SUITE into $ROOT (about 90 s)"
   # A root is only ever a plain folder here (never a mount point): rm -rf is safe.
   rm -rf "$ROOT" "$ROOT.new" "$ROOT.key"
-  debootstrap --variant=minbase --include="$INCLUDE" "$SUITE" "$ROOT.new" "$MIRROR" >&2 \
+  # In a mount namespace of its own: the proc and sys it mounts in the root go with it, even when
+  # it is interrupted. The .debs stay in DIR/debs for the next root.
+  install -d -m 0755 "$DIR/debs"
+  unshare --mount --propagation private debootstrap --variant=minbase --cache-dir="$DIR/debs" \
+    --include="$INCLUDE" "$SUITE" "$ROOT.new" "$MIRROR" >&2 \
     || die "debootstrap failed (log: $ROOT.new/debootstrap/debootstrap.log)"
   chroot "$ROOT.new" apt-get clean
   mv "$ROOT.new" "$ROOT"
   printf '%s' "$root_key" >"$ROOT.key"
 fi
 
-# --- the box, kept as long as this script is the same --------------------------------------------
-box_key=$(sha256sum "${BASH_SOURCE[0]}" | cut -d' ' -f1)
+# --- the box, kept as long as the root, the wheels and this script are the same -------------------
+wheels_key=none
+if [ -n "$WHEELHOUSE" ]; then
+  wheels_key=$( (ls "$WHEELHOUSE"; cat "$WHEELHOUSE/requirements.txt") | sha256sum | cut -d' ' -f1)
+fi
+box_key="$(sha256sum "${BASH_SOURCE[0]}" | cut -d' ' -f1) $(sha256sum "$ROOT.key" | cut -d' ' -f1)"
+box_key+=" $wheels_key"
 if [ -f "$BOX" ] && [ "$(cat "$BOX.key" 2>/dev/null)" = "$box_key" ]; then
   say "box up to date: $BOX"
   echo "$BOX"
@@ -102,6 +130,24 @@ cat $keys | sort -u >"$R/home/vagrant/.ssh/authorized_keys"
 chmod 0600 "$R/home/vagrant/.ssh/authorized_keys"
 chroot "$R" chown -R vagrant:vagrant /home/vagrant/.ssh
 echo 'UseDNS no' >"$R/etc/ssh/sshd_config.d/vagrant.conf"
+
+# The VM's venv with the kit's dependencies (see MOUNTLAB_BOX_WHEELHOUSE above), made by the box's
+# own Python from the wheels alone; no stamp, so the VM's set-up still runs ./workshop's venv
+# bootstrap (pip then finds them installed and adds the kit).
+if [ -n "$WHEELHOUSE" ]; then
+  say "the kit's Python packages into $VM_VENV, from $WHEELHOUSE"
+  cp -a "$WHEELHOUSE" "$R/tmp/wheelhouse"
+  in_root() { chroot "$R" env -i HOME=/root LC_ALL=C.UTF-8 PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@"; }
+  pip_in_root() {
+    in_root "$VM_VENV/bin/python" -m pip install -q --disable-pip-version-check \
+      --root-user-action=ignore --no-cache-dir --no-index --find-links /tmp/wheelhouse "$@"
+  }
+  in_root /usr/bin/python3 -m venv "$VM_VENV" >&2
+  pip_in_root --upgrade pip >&2
+  pip_in_root -r /tmp/wheelhouse/requirements.txt >&2
+  in_root chown -R vagrant:vagrant "$VM_VENV"
+  rm -rf "$R/tmp/wheelhouse"
+fi
 
 # The host's own certificate authorities and pip settings, so that the guest reaches the package
 # registries the way the host does (e.g. through a TLS-inspecting proxy). Nothing when there are none.

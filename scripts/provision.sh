@@ -5,7 +5,8 @@
 #
 # What it does, in order:
 #   1. the system packages (apt), only those missing;
-#   2. the venv with the kit and its notebook extras (through ./workshop's own bootstrap);
+#   2. the venv with the kit and its notebook extras (through ./workshop's own bootstrap; the
+#      VM leaves out the dev extras, which only the kit's own tests use);
 #   3. the `mountlab` Jupyter kernel (inside the venv, so it never points at a deleted venv);
 #   4. in the VM: unprivileged user namespaces allowed (Ubuntu 24.04 restricts them), and sudo
 #      keeping MOUNTLAB_VENV;
@@ -19,6 +20,7 @@
 #   MOUNTLAB_VM=1     this is the learners' VM              default: 0
 #   MOUNTLAB_PROFILE=0  do not write /etc/profile.d/mountlab.sh
 #   MOUNTLAB_IMAGES   images to build, space-separated     default: "busybox" ("busybox ubuntu" in the VM)
+#   MOUNTLAB_VENV_EXTRAS  the kit's extras in the venv     default: scripts/venv.sh's (notebooks in the VM)
 set -euo pipefail
 
 # The system's tools, not a user's pyenv or conda shims: the venv must be built on the
@@ -33,6 +35,8 @@ VENV=${MOUNTLAB_VENV:-$REPO/.venv}
 OWNER=${MOUNTLAB_USER:-root}
 WRITE_PROFILE=${MOUNTLAB_PROFILE:-1}
 if [ "$IN_VM" = 1 ]; then IMAGES=${MOUNTLAB_IMAGES-busybox ubuntu}; else IMAGES=${MOUNTLAB_IMAGES-busybox}; fi
+# Learners never run the kit's own tests (ruff, cosmic-ray, ...): the VM's venv is smaller without.
+if [ "$IN_VM" = 1 ]; then export MOUNTLAB_VENV_EXTRAS=${MOUNTLAB_VENV_EXTRAS:-notebooks}; fi
 
 # The system packages: the kit's one list (./workshop installs from it too), all but those only
 # the kit's own tests use. `bash scripts/provision.sh --packages` prints them.
@@ -107,7 +111,8 @@ fi
 if [ -x "$REPO/workshop" ]; then
   # The wrappers' own bootstrap (a no-op when the venv matches pyproject.toml), so that the venv
   # is exactly the one ./workshop and ./container expect and will not re-sync later under sudo.
-  (cd "$REPO" && as_owner env MOUNTLAB_VENV="$VENV" ./workshop --version >/dev/null) \
+  (cd "$REPO" && as_owner env MOUNTLAB_VENV="$VENV" MOUNTLAB_VENV_EXTRAS="${MOUNTLAB_VENV_EXTRAS:-}" \
+     ./workshop --version >/dev/null) \
     || die "./workshop --version could not create the venv $VENV"
 else
   warn "no ./workshop wrapper: creating the venv directly"

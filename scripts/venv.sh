@@ -1,6 +1,8 @@
 # Sourced by ./workshop and ./container: make sure the kit's virtualenv exists and matches
 # pyproject.toml, creating or re-syncing it when needed (like ./gradlew). Sets MOUNTLAB_PY.
-# MOUNTLAB_VENV chooses where the virtualenv lives (the VM keeps it off the synced folder).
+# MOUNTLAB_VENV chooses where the virtualenv lives (the VM keeps it off the synced folder);
+# MOUNTLAB_VENV_EXTRAS which of the kit's extras it gets (default notebooks,dev; the VM's
+# provisioning asks for notebooks only). A re-sync keeps the extras the stamp recorded.
 
 # Builtins only (no subshell, no dirname): ./container pays for every fork at each start.
 mountlab_root=${BASH_SOURCE[0]%/scripts/venv.sh}
@@ -57,8 +59,18 @@ mountlab_python() {
     return 1
 }
 
+# The extras to install: asked for, else those of the venv's last install, else all.
+mountlab_venv_extras() {
+    local recorded=
+    if [ -n "${MOUNTLAB_VENV_EXTRAS:-}" ]; then printf '%s' "$MOUNTLAB_VENV_EXTRAS"; return; fi
+    if [ -s "$mountlab_venv/.mountlab-pyproject" ]; then
+        read -r recorded <"$mountlab_venv/.mountlab-pyproject" || true
+    fi
+    printf '%s' "${recorded:-notebooks,dev}"
+}
+
 mountlab_venv_create() {
-    local py
+    local py extras=$1
     py="$(mountlab_python)" || return 1
     if ! "$py" -c 'import ensurepip, venv' 2>/dev/null; then
         # Debian and Ubuntu ship venv's pip bootstrap in a separate package.
@@ -82,7 +94,7 @@ mountlab_venv_create() {
     local log="$mountlab_venv/pip.log"
     { "$mountlab_venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip &&
       "$mountlab_venv/bin/python" -m pip install -q --disable-pip-version-check \
-        -e "$mountlab_root[notebooks,dev]"; } >"$log" 2>&1 || {
+        -e "$mountlab_root[$extras]"; } >"$log" 2>&1 || {
         cat "$log" >&2
         mountlab_say "pip could not install the dependencies (above, and in $log); check the network and run again."
         return 1
@@ -91,9 +103,11 @@ mountlab_venv_create() {
 
 mountlab_venv_ready() {
     # Builtin tests only: this runs before every ./container command, where each fork counts.
-    local stamp="$mountlab_venv/.mountlab-pyproject"
+    local stamp="$mountlab_venv/.mountlab-pyproject" extras
     if [ ! -x "$MOUNTLAB_PY" ] || [ ! -e "$stamp" ] || [ "$mountlab_root/pyproject.toml" -nt "$stamp" ]; then
-        mountlab_venv_create || exit 1
-        : > "$stamp"  # its time records which pyproject.toml was installed
+        extras=$(mountlab_venv_extras)
+        mountlab_venv_create "$extras" || exit 1
+        # Its time records which pyproject.toml was installed, its line which extras.
+        printf '%s\n' "$extras" >"$stamp"
     fi
 }

@@ -14,14 +14,17 @@ import pytest
 from mountlab import registry
 from tests import skeletons
 
-NOBODY = 65534
+# An unprivileged user that is neither nobody nor in /etc/passwd, with a group of another number:
+# inside a user namespace whose maps are not written yet every id reads 65534, so a kit that read
+# its ids too late would pass as nobody (65534) and fail as any learner.
+UID, GID = 61234, 61235
 # What a graded run imports besides the kit: copied where an unprivileged user can read them.
 PACKAGES = ["pytest", "_pytest", "pluggy", "iniconfig", "packaging", "py", "pygments", "tomli",
             "exceptiongroup"]
 
 
-def _as_nobody(*command: str, env: dict | None = None, cwd: str | None = None):
-    return subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+def _unprivileged(*command: str, env: dict | None = None, cwd: str | None = None):
+    return subprocess.run(["setpriv", f"--reuid={UID}", f"--regid={GID}", "--clear-groups",
                            *command], capture_output=True, text=True, env=env, cwd=cwd,
                           timeout=300)
 
@@ -44,7 +47,7 @@ def unprivileged_kit():
     python = os.path.realpath(sys.executable)
     if not _world_readable(python):
         pytest.skip(f"{python} is not reachable by other users (a venv on a personal python)")
-    if _as_nobody("unshare", "--user", "--map-root-user", "--mount", "true").returncode != 0:
+    if _unprivileged("unshare", "--user", "--map-root-user", "--mount", "true").returncode != 0:
         pytest.skip("this kernel does not allow unprivileged user namespaces")
     top = tempfile.mkdtemp(prefix="mountlab-unprivileged-")
     os.chmod(top, 0o755)
@@ -78,12 +81,14 @@ def unprivileged_kit():
 def test_the_checks_give_the_same_points_without_root(unprivileged_kit, impl, full):
     python, kit, site = unprivileged_kit
     report = Path(tempfile.mkdtemp(prefix="mountlab-report-"))
-    os.chown(report, NOBODY, NOBODY)
+    os.chown(report, UID, GID)
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(report),
            "PYTHONPATH": f"{site}:{kit}", "PYTHONDONTWRITEBYTECODE": "1"}
-    proc = _as_nobody(python, "-m", "pytest", "steps", "--impl", impl, "-q", "-p",
-                      "no:cacheprovider", "--mountlab-report", str(report / "r.json"),
-                      env=env, cwd=str(kit))
+    # pytest's own temporary folder in the report's: /tmp/pytest-of-unknown (a uid without a
+    # name) may belong to another uid.
+    proc = _unprivileged(python, "-m", "pytest", "steps", "--impl", impl, "-q", "-p",
+                         "no:cacheprovider", "--basetemp", str(report / "tmp"),
+                         "--mountlab-report", str(report / "r.json"), env=env, cwd=str(kit))
     try:
         data = json.loads((report / "r.json").read_text())
     except FileNotFoundError:

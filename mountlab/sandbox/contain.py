@@ -196,7 +196,8 @@ def enter_checker(maps_ready: int, unshared: int, parents: list[str],
     ``maps_ready``."""
     limits.die_with_parent()
     proc_fd = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    uid = userns.subject_uid()
+    # Our gid before the unshare: inside the new user namespace, unmapped yet, it reads 65534.
+    uid, gid = userns.subject_uid(), os.getegid()
     if os.geteuid() == 0:
         userns.unshare_user()
         os.write(unshared, b"u")
@@ -205,7 +206,7 @@ def enter_checker(maps_ready: int, unshared: int, parents: list[str],
     else:
         limits.dumpable(True)  # writing our own maps needs our /proc files to be ours
         userns.unshare_user()
-        userns.write_maps("self", uid, os.getegid(), proc_fd=proc_fd)
+        userns.write_maps("self", uid, gid, proc_fd=proc_fd)
     limits.dumpable(False)
     mnt.private_root()
     # The scratch folders' parents are bound back (writable only where the subject uid owns

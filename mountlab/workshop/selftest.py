@@ -9,13 +9,18 @@ the learner's files in ``steps/``.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
+import subprocess
 import sys
 
 from mountlab import registry
 from mountlab.workshop.ui import lang_of, tr
 
 ACCEPTS_EXTRA = True
+# The modules of the kit's dev extra (pyproject.toml), which only its own tests use: a venv made
+# without it (the learners' VM) gets it on the first ./workshop test.
+DEV_MODULES = ("ruff", "cosmic_ray", "jsonschema", "pexpect")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,8 +40,23 @@ def run(args: argparse.Namespace) -> int:
     from mountlab.workshop import notebook, packages
 
     packages.ensure("test", lang)
+    ensure_dev_extra(lang)
     notebook.ensure_kernel(lang)
     sys.stdout.flush()
     sys.stderr.flush()
     # -rs: each skipped test says what is missing and the command that adds it.
     os.execv(sys.executable, [sys.executable, "-m", "pytest", "tests", "-rs", *args.extra])
+
+
+def ensure_dev_extra(lang: str) -> int:
+    """pip-install the kit's dev extra into this venv when a module of it is missing (0: ready)."""
+    missing = [m for m in DEV_MODULES if importlib.util.find_spec(m) is None]
+    if not missing:
+        return 0
+    print(tr(lang, f"mountlab: installing the kit's dev extra into {sys.prefix} with pip, for "
+                   f"its own tests ({', '.join(missing)} missing)",
+             f"mountlab : installation de l'extra dev du kit dans {sys.prefix} avec pip, pour "
+             f"ses propres tests ({', '.join(missing)} manquant)"), file=sys.stderr)
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                           "--disable-pip-version-check", "-e", f"{registry.KIT_ROOT}[dev]"])
+    return done.returncode

@@ -173,10 +173,15 @@ class Libvirt:
         return pid
 
     # --- network and pool ----------------------------------------------------------------------
+    @property
+    def gateway(self) -> ipaddress.IPv4Address:
+        """This machine's address on the network (its bridge's), which the guest reaches."""
+        return self.subnet.network_address + 1
+
     def create_network(self) -> None:
         """A NAT network: the guest reaches out through this machine, nothing reaches the guest
         from outside it (libvirt's NAT accepts only connections the guest opened)."""
-        gateway = self.subnet.network_address + 1
+        gateway = self.gateway
         xml = self.workdir / "network.xml"
         xml.write_text(f"""<network>
   <name>{self.name}</name>

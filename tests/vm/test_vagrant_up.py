@@ -2,24 +2,26 @@
 grades step 3 in it, driven from this machine's pytest.
 
 No box registry and no hardware virtualization needed: a Debian 12 box for libvirt is built here
-(scripts/build-libvirt-box.sh, cached in /var/cache/mountlab/vm-box), libvirt runs QEMU with
-software emulation (TCG) where KVM cannot run, on a NAT network of the test's own. The kit's
-Vagrantfile is used as learners get it, in a clean copy of the kit; only the box and the provider
-come from the environment (MOUNTLAB_VM_BOX, VAGRANT_DEFAULT_PROVIDER), and this run's network and
-storage pool from VAGRANT_HOME's Vagrantfile.
+(scripts/build-libvirt-box.sh, cached in /var/cache/mountlab/vm-box, with the kit's system
+packages in it), libvirt runs QEMU with software emulation (TCG) where KVM cannot run, on a NAT
+network of the test's own. The kit's Vagrantfile is used as learners get it, in a clean copy of
+the kit; only the box and the provider come from the environment (MOUNTLAB_VM_BOX,
+VAGRANT_DEFAULT_PROVIDER), and from VAGRANT_HOME's Vagrantfile this run's network and storage
+pool, and a wheelhouse made on this machine (tests/vm/wheelhouse.py) from which the guest's pip
+installs the kit's Python packages without reaching PyPI.
 
-Root, network to the Debian mirror and PyPI, minutes: runs with MOUNTLAB_SLOW=1 (CI does).
-The timings of the parts go to stdout (``-s``) and to /var/cache/mountlab/vm-box/timings.json,
-the output of every command (with the second each line came) to .../vm-box/last-run.log.
+Root, network to the Debian mirror and PyPI, minutes: runs in CI (CI=true, where a missing tool
+fails it) and with MOUNTLAB_SLOW=1. The timings of the parts, each with the load average, go to
+stdout (``-s``) and to /var/cache/mountlab/vm-box/timings.json, the output of every command (with
+the second each line came) to .../vm-box/last-run.log.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -30,20 +32,34 @@ import pytest
 
 from mountlab import registry
 from mountlab.fsutil import remove_tree
+from tests.vm import wheelhouse
 from tests.vm.libvirt_host import Libvirt, virsh
+from tests.vm.logged_run import Run, Timings
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path("/var/cache/mountlab/vm-box")
 BOX_NAME = "mountlab/debian-12"
 TOOLS = ["vagrant", "virsh", "libvirtd", "virtlogd", "qemu-system-x86_64", "qemu-img",
-         "debootstrap", "mkfs.ext4", "dnsmasq", "iptables", "unshare"]
+         "debootstrap", "mkfs.ext4", "dnsmasq", "iptables", "unshare", "rsync"]
 IN_CI = os.environ.get("CI") == "true"
+# The extras the VM's provisioning installs (scripts/provision.sh): the wheelhouse holds them.
+VM_EXTRAS = ("notebooks",)
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(os.environ.get("MOUNTLAB_SLOW") != "1",
-                       reason="boots a VM (minutes, root, network): set MOUNTLAB_SLOW=1"),
+    pytest.mark.skipif(not (IN_CI or os.environ.get("MOUNTLAB_SLOW") == "1"),
+                       reason="boots a VM (minutes, root, network): runs in CI (CI=true) or "
+                              "with MOUNTLAB_SLOW=1"),
 ]
+
+# A VM that lives minutes on this machine, on a network of its own. Vagrant's insecure key stays
+# (replacing it is a minute of ssh round trips under emulation; learners' VMs get their own key),
+# and Vagrant is told the guest is Debian rather than finding out with dozens of ssh commands.
+TEST_VM_SETTINGS = """Vagrant.configure("2") do |config|
+  config.ssh.insert_key = false
+  config.vm.guest = :debian
+end
+"""
 
 
 def _cannot_run(home: Path) -> str | None:
@@ -53,8 +69,8 @@ def _cannot_run(home: Path) -> str | None:
     missing = [t for t in TOOLS if shutil.which(t) is None]
     if missing:
         return (f"missing {', '.join(missing)}: apt-get install vagrant vagrant-libvirt "
-                "libvirt-daemon-system qemu-system-x86 qemu-utils dnsmasq-base iptables "
-                "debootstrap (.ci/run does)")
+                "libvirt-daemon-system qemu-system-x86 qemu-utils dnsmasq-base iptables rsync "
+                "debootstrap (./workshop test does, as root)")
     plugins = subprocess.run(["vagrant", "plugin", "list"], capture_output=True, text=True,
                              env=_vagrant_env(home))
     if "vagrant-libvirt" not in plugins.stdout:
@@ -91,10 +107,21 @@ def _clean_copy(dest: Path) -> None:
             (dest / name).symlink_to(os.readlink(src))
 
 
-def _mounts() -> list[str]:
-    """The host's mount table without the per-mount ids (they never repeat)."""
-    return sorted(" ".join(line.split()[2:]) for line in
-                  Path("/proc/self/mountinfo").read_text().splitlines())
+# Where this test could leave a mount: its work folder (the VM's disk, the kit's copy), the box's
+# cache (debootstrap mounts proc and sys in its root) and libvirt's folders. The rest of the mount
+# table is other users' business on a shared machine (dockerd's network namespaces, other
+# tests' sandboxes) and may change meanwhile.
+LIBVIRT_FOLDERS = ("/etc/libvirt", "/var/lib/libvirt", "/run/libvirt")
+
+
+def _mounts(*roots: Path | str) -> list[str]:
+    """The host's mounts at or below ``roots``, without the per-mount ids (they never repeat)."""
+    found = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = line.split()[4]
+        if any(point == str(r) or point.startswith(f"{r}/") for r in roots):
+            found.append(" ".join(line.split()[2:]))
+    return sorted(found)
 
 
 def _processes_naming(path: Path) -> list[str]:
@@ -109,50 +136,6 @@ def _processes_naming(path: Path) -> list[str]:
         if any(str(path) in word for word in words):
             found.append(f"process {cmdline.parent.name}: {' '.join(words)[:200]}")
     return found
-
-
-class Run:
-    """One command, its output streamed to a log with the second each line arrived."""
-
-    def __init__(self, log: Path) -> None:
-        self.log = log
-
-    def __call__(self, argv: list[str], cwd: Path, env: dict[str, str], timeout: float,
-                 marks: dict[str, str] | None = None) -> tuple[int, str, dict[str, float]]:
-        """Run ``argv``; returns its status, output (stdout and stderr together) and, for each
-        name of ``marks``, when (seconds after the start) the first line containing its text
-        came."""
-        seen: dict[str, float] = {}
-        lines: list[str] = []
-        start = time.monotonic()
-        with self.log.open("a") as log:
-            log.write(f"\n$ {' '.join(argv)}   (in {cwd})\n")
-            # Its own session: on a timeout or an interruption of the test, the whole group
-            # (vagrant and its ssh) goes, none is left running without its parent.
-            proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, text=True, errors="replace",
-                                    start_new_session=True)
-            assert proc.stdout is not None
-            try:
-                for line in proc.stdout:
-                    now = time.monotonic() - start
-                    lines.append(line)
-                    log.write(f"[{now:6.1f}] {line}")
-                    log.flush()
-                    for name, text in (marks or {}).items():
-                        if name not in seen and text in line:
-                            seen[name] = now
-                    if now > timeout:
-                        lines.append(f"(killed after {timeout:.0f} s)\n")
-                        os.killpg(proc.pid, signal.SIGKILL)
-                        break
-            except BaseException:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-                raise
-            status = proc.wait()
-        seen["total"] = time.monotonic() - start
-        return status, "".join(lines), seen
 
 
 def _points(output: str) -> tuple[int, int] | None:
@@ -171,47 +154,69 @@ def vm():
     work = Path(tempfile.mkdtemp(prefix="mountlab-vagrant-up-", dir="/var/tmp"))
     kit = work / f"mountlab-{os.getpid()}"  # vagrant-libvirt names the domain <folder>_default
     home = work / "vagrant-home"
-    home.mkdir()
-    why = _cannot_run(home)
-    if why:
-        if IN_CI:
-            pytest.fail(f"CI must run the VM test: {why}")
-        pytest.skip(why)
-    _clean_copy(kit)
     log = work / "vagrant.log"
     run = Run(log)
     env = _vagrant_env(home)
-    timings: dict[str, float] = {}
-    mounts_before = _mounts()
-    print(f"\n[vagrant-up] log: {log}; load: {os.getloadavg()}")
-
-    start = time.monotonic()
-    box = subprocess.run(["bash", str(ROOT / "scripts" / "build-libvirt-box.sh"), str(CACHE)],
-                         capture_output=True, text=True, timeout=900)
-    assert box.returncode == 0, f"building the box failed:\n{box.stderr[-4000:]}"
-    timings["box (debootstrap root and box, cached)"] = time.monotonic() - start
-
-    libvirt = Libvirt(work)
+    timings = Timings()
+    watched = (work, CACHE, *LIBVIRT_FOLDERS)
+    mounts_before = _mounts(*watched)
+    libvirt: Libvirt | None = None
     domain_prefix = f"{kit.name}_"
+    stack = contextlib.ExitStack()
     try:
+        home.mkdir()
+        why = _cannot_run(home)
+        if why:
+            if IN_CI:
+                pytest.fail(f"CI must run the VM test: {why}")
+            pytest.skip(why)
+        _clean_copy(kit)
+        print(f"\n[vagrant-up] log: {log}; load: {os.getloadavg()}")
+
+        start = time.monotonic()
+        wheels = wheelhouse.build(CACHE / "wheelhouse", kit / "pyproject.toml", VM_EXTRAS)
+        timings.since("wheelhouse for the guest's pip (cached)", start)
+        status, out, marks = run(
+            ["bash", str(ROOT / "scripts" / "build-libvirt-box.sh"), str(CACHE)], ROOT,
+            os.environ | {"MOUNTLAB_BOX_WHEELHOUSE": str(wheels)}, 1200,
+            marks={"root": "build-libvirt-box: debootstrap", "box": "build-libvirt-box: building"})
+        assert status == 0, f"building the box failed:\n{out[-4000:]}"
+        box = out.strip().splitlines()[-1]
+        timings.add("box build (debootstrap root, box image; each cached)", marks["total"])
+        if "root" in marks:
+            timings.add("  of which debootstrap", marks.get("box", marks["total"]) - marks["root"])
+        if "box" in marks:
+            timings.add("  of which the box image (venv included)", marks["total"] - marks["box"])
+
+        libvirt = Libvirt(work)
         start = time.monotonic()
         libvirt.start()
         libvirt.create_network()
         libvirt.create_pool()
-        (home / "Vagrantfile").write_text(libvirt.home_vagrantfile())
-        status, out, _ = run(["vagrant", "box", "add", "--name", BOX_NAME,
-                              box.stdout.strip().splitlines()[-1]], kit, env, 300)
+        served = stack.enter_context(wheelhouse.Served(wheels, str(libvirt.gateway)))
+        (home / "Vagrantfile").write_text(libvirt.home_vagrantfile() + served.home_vagrantfile()
+                                          + TEST_VM_SETTINGS)
+        status, out, _ = run(["vagrant", "box", "add", "--name", BOX_NAME, box], kit, env, 300)
         assert status == 0, out
-        timings["libvirt start, network, pool, box add"] = time.monotonic() - start
+        timings.since("libvirt start, network, pool, box add", start)
 
         status, out, marks = run(["vagrant", "up"], kit, env, 3600, marks={
-            "boot": "Waiting for SSH to become available",
             "booted": "Machine booted and ready",
-            "provision": "Running provisioner: mountlab"})
-        timings["vagrant up (all)"] = marks["total"]
+            "rsync": "Rsyncing folder",
+            "provisioners": "Running provisioner:",
+            "provision": "Running provisioner: mountlab",
+            "venv": "setting up the kit's virtualenv",
+            "venv_done": "provision: changed: venv"})
+        timings.add("vagrant up", marks["total"])
+        if "booted" in marks:
+            timings.add("  of which box upload, boot until ssh", marks["booted"])
+        if "rsync" in marks and "provisioners" in marks:
+            timings.add("  of which rsync of the kit", marks["provisioners"] - marks["rsync"])
         if "provision" in marks:
-            timings["  of which box upload and boot until ssh"] = marks.get("booted", 0.0)
-            timings["  of which provisioning"] = marks["total"] - marks["provision"]
+            timings.add("  of which provisioning (scripts/provision.sh)",
+                        marks["total"] - marks["provision"])
+        if "venv" in marks and "venv_done" in marks:
+            timings.add("  of which the venv (pip)", marks["venv_done"] - marks["venv"])
         assert status == 0, f"`vagrant up` failed ({status}):\n{out[-6000:]}"
         assert "provision: ready" in out, out[-6000:]
         yield {"kit": kit, "env": env, "run": run, "timings": timings, "libvirt": libvirt,
@@ -219,25 +224,22 @@ def vm():
     finally:
         start = time.monotonic()
         if (kit / ".vagrant").exists():
-            status, out, _ = run(["vagrant", "destroy", "-f"], kit, env, 300)
-            timings["vagrant destroy"] = time.monotonic() - start
-        problems = libvirt.close(domain_prefix) + _processes_naming(kit)
-        try:
-            shutil.copy(log, CACHE / "last-run.log")
-        except OSError:
-            pass
+            run(["vagrant", "destroy", "-f"], kit, env, 300)
+            timings.since("vagrant destroy -f", start)
+        stack.close()
+        problems = libvirt.close(domain_prefix) if libvirt else []
+        problems += _processes_naming(kit)
+        if timings.parts:  # not when skipped
+            print("[vagrant-up] timings:\n" + timings.report())
+            try:
+                shutil.copy(log, CACHE / "last-run.log")
+                (CACHE / "timings.json").write_text(timings.json())
+            except OSError:
+                pass
         if not problems:  # else kept for a look; the work folder holds no mount
             remove_tree(work)
-        timings["total"] = sum(v for k, v in timings.items() if not k.startswith("  "))
-        report = {k: round(v, 1) for k, v in timings.items()}
-        report["load_average"] = list(os.getloadavg())
-        print("[vagrant-up] timings (s): " + json.dumps(report, indent=1))
-        try:
-            (CACHE / "timings.json").write_text(json.dumps(report, indent=1) + "\n")
-        except OSError:
-            pass
         assert not problems, f"left behind on this machine: {problems}"
-        assert _mounts() == mounts_before, "the host's mount table changed"
+        assert _mounts(*watched) == mounts_before, "the host's mount table changed"
 
 
 def test_the_vm_is_on_this_run_s_network_with_the_right_accelerator(vm):
@@ -255,7 +257,7 @@ def _host_pytest(vm, *args: str) -> tuple[int, str]:
                        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     start = time.monotonic()
     status, out, _ = vm["run"](["pytest", "steps/03", *args], vm["kit"], env, 600)
-    vm["timings"][f"host pytest steps/03 {' '.join(args)}".strip()] = time.monotonic() - start
+    vm["timings"].since(f"host pytest steps/03 {' '.join(args)}".strip(), start)
     return status, out
 
 
@@ -279,25 +281,29 @@ def test_vagrant_ssh_pytest(vm):
     start = time.monotonic()
     status, out, _ = vm["run"](["vagrant", "ssh", "-c", "cd /vagrant && pytest steps/03"],
                                vm["kit"], vm["env"], 600)
-    vm["timings"]["vagrant ssh -c 'cd /vagrant && pytest steps/03'"] = time.monotonic() - start
+    vm["timings"].since("vagrant ssh -c 'cd /vagrant && pytest steps/03'", start)
     assert re.search(r"^rootdir: /vagrant\b", out, re.M), out[-4000:]
     assert _points(out) == (0, 25), out[-4000:]
     assert status == 1, out[-4000:]
 
 
 def test_broken_provisioning_fails_with_the_provisioner_s_error(vm):
-    """A misspelled package in the provisioning script: `vagrant provision` fails and shows
-    apt's own message. Same script, same provisioner as `vagrant up`, without a second boot."""
-    script = vm["kit"] / "scripts" / "provision.sh"
-    good = script.read_text()
-    broken = re.sub(r"^(\s+)strace(\s)", r"\1straec\2", good, count=1, flags=re.M)
-    assert broken != good, "no `strace` line left in the package list to misspell"
-    script.write_text(broken)
+    """A misspelled package in the kit's package list: `vagrant provision` (after `vagrant rsync`,
+    which brings the edit into the VM) fails and shows apt's own message. Same script, same
+    provisioner as `vagrant up`, without a second boot."""
+    listing = vm["kit"] / "mountlab" / "workshop" / "packages.toml"
+    good = listing.read_text()
+    broken = good.replace('name = "strace"', 'name = "straec"', 1)
+    assert broken != good, "no strace package left in the kit's list to misspell"
+    listing.write_text(broken)
     try:
         start = time.monotonic()
+        status, out, _ = vm["run"](["vagrant", "rsync"], vm["kit"], vm["env"], 300)
+        assert status == 0, out[-4000:]
         status, out, _ = vm["run"](["vagrant", "provision"], vm["kit"], vm["env"], 600)
-        vm["timings"]["vagrant provision (broken)"] = time.monotonic() - start
+        vm["timings"].since("vagrant rsync + provision (misspelled package)", start)
     finally:
-        script.write_text(good)
+        listing.write_text(good)
     assert status != 0, out[-4000:]
+    assert "provision: installing straec" in out, out[-4000:]
     assert "Unable to locate package straec" in out, out[-4000:]
