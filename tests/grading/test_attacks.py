@@ -10,9 +10,10 @@ virtualenv, another learner's folder), the kit's files and the grader's outputs 
 process of an attack still running.
 
 Every attack is graded on the ``native`` backend, and again on ``uml`` (each learner in a User-Mode
-Linux guest, ``--backend uml``): there by default the attacks on what the guest changes (the host's
-files through hostfs, where the results are written, processes left behind, secrets read in the
-guest), all of them with MOUNTLAB_SLOW=1 (a guest per learner: minutes each on two cores).
+Linux guest, ``--backend uml``): there by default (CI) the attacks on what the guest changes (the
+host's files through hostfs, where the results are written, processes left behind, secrets read in
+the guest) beside the reference and a submission that does nothing; every attack and the whole
+hostile class with MOUNTLAB_SLOW=1 (a guest per learner: one to two minutes each on two cores).
 ``-k uml`` or ``-k native`` runs one backend's share.
 """
 
@@ -89,17 +90,19 @@ ATTACKS = {
     "namespace_tricks": Attack((1,), r"."),
 }
 HONEST = ("reference", "skeleton", "bug", "noop")
-#: Graded on uml without MOUNTLAB_SLOW: what the guest changes. Writes to the host's files (hostfs
-#: as the guest's host uid), the grader's outputs (copied out of the guest at its end), processes
-#: left behind (killed before the copy), secrets read inside the guest.
-UML_QUICK = ("escape_writes", "plant_code", "outlive", "overwrite_outputs", "read_secrets")
+#: Graded on uml without MOUNTLAB_SLOW (CI), with the honest rows the comparisons need: what the
+#: guest changes. Writes to the host's files (hostfs as the guest's host uid), the grader's outputs
+#: (copied out of the guest at its end), processes left behind (killed before the copy), secrets
+#: read inside the guest. A guest per learner takes one to two minutes on two cores.
+UML_QUICK = ("escape_writes", "outlive", "overwrite_outputs", "read_secrets")
+UML_QUICK_HONEST = ("reference", "noop")
 
 
-def graded_here(backend: str) -> list[str]:
-    """The attacks graded on ``backend`` in this run."""
+def graded_here(backend: str) -> tuple[list[str], tuple[str, ...]]:
+    """The attacks and the honest submissions graded on ``backend`` in this run."""
     if backend == "native" or SLOW:
-        return list(ATTACKS)
-    return [n for n in ATTACKS if n in UML_QUICK]
+        return list(ATTACKS), HONEST
+    return [n for n in ATTACKS if n in UML_QUICK], UML_QUICK_HONEST
 BUG = next(b for b in classgen.all_bugs() if b.check.startswith("test_created_directories_are"))
 
 
@@ -234,12 +237,14 @@ def _grade(name: str, folder: Path, results: Path, host: Host, backend: str) -> 
             "text": text, "results": json.loads(text) if text else None}
 
 
-def _class_submissions(root: Path) -> None:
+def _class_submissions(root: Path, honest: tuple[str, ...]) -> None:
     classgen.write_impl(root / "reference", classgen.reference_sources())
-    classgen.write_impl(root / "skeleton", classgen.skeleton_sources())
-    sources = classgen.reference_sources()
-    sources[1] = BUG.source()  # loses the points of one check of step 1 only
-    classgen.write_impl(root / "bug", sources)
+    if "skeleton" in honest:
+        classgen.write_impl(root / "skeleton", classgen.skeleton_sources())
+    if "bug" in honest:
+        sources = classgen.reference_sources()
+        sources[1] = BUG.source()  # loses the points of one check of step 1 only
+        classgen.write_impl(root / "bug", sources)
     # Every function returns None at once: what an attack wrapped around nothing may earn.
     classgen.write_impl(root / "noop", {n: re.sub(r"raise NotImplementedError\(.*\)", "return None",
                                                   text)
@@ -249,7 +254,7 @@ def _class_submissions(root: Path) -> None:
 @pytest.fixture(scope="module", params=BACKENDS)
 def graded(request, host, tmp_path_factory):
     backend = request.param
-    here = graded_here(backend)
+    here, honest = graded_here(backend)
     tmp = tmp_path_factory.mktemp(f"attacks-{backend}")
     single = [n for n in here if not ATTACKS[n].in_class]
     outcomes: dict[str, dict] = {}
@@ -264,7 +269,7 @@ def graded(request, host, tmp_path_factory):
         outcomes.update({name: f.result() for name, f in futures.items()})
     # The hostile class, graded after: whatever an attack above planted would run now.
     klass, reports, gradebook = tmp / "class", tmp / "reports", tmp / "gradebook.csv"
-    _class_submissions(klass)
+    _class_submissions(klass, honest)
     for name in (n for n in here if ATTACKS[n].in_class):
         outputs = [str(gradebook), str(reports / f"{name}.json"), str(reports / "reference.json")]
         attacks.build(name, klass / name, _targets(host, outputs, klass))
@@ -280,7 +285,8 @@ def graded(request, host, tmp_path_factory):
         outcomes[name] = {"exit": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr,
                           "text": text, "report": json.loads(text) if text else None,
                           "row": rows[name]}
-    return {"outcomes": outcomes, "class": proc, "backend": backend, "attacks": here}
+    return {"outcomes": outcomes, "class": proc, "backend": backend, "attacks": here,
+            "honest": honest}
 
 
 # -- what a learner gets back, in either format ---------------------------------------------------
@@ -401,10 +407,14 @@ def test_hostile_class_grades_every_honest_row_right(graded):
     full = classgen.full()
     assert [_points(outcomes["reference"], s) for s in STEPS] == full
     assert outcomes["reference"]["row"]["status"] == "ok"
-    assert [_points(outcomes["skeleton"], s) for s in STEPS] == [0] * len(STEPS)
-    bug = [_points(outcomes["bug"], s) for s in STEPS]
-    assert bug[1:] == full[1:] and bug[0] < full[0], bug
-    assert set(outcomes) == set(graded["attacks"]) | set(HONEST)
+    # On uml without MOUNTLAB_SLOW, the class has no skeleton or bug rows: the uml backend's own
+    # tests grade those (tests/backends/test_uml_confined.py).
+    if "skeleton" in graded["honest"]:
+        assert [_points(outcomes["skeleton"], s) for s in STEPS] == [0] * len(STEPS)
+    if "bug" in graded["honest"]:
+        bug = [_points(outcomes["bug"], s) for s in STEPS]
+        assert bug[1:] == full[1:] and bug[0] < full[0], bug
+    assert set(outcomes) == set(graded["attacks"]) | set(graded["honest"])
     assert {_backend(o) for o in outcomes.values()} == {graded["backend"]}
 
 
