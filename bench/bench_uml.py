@@ -11,11 +11,11 @@ load weighs on both alike):
 - ``boot``: a guest that runs ``true``: from starting linux.uml to init starting the command,
   and to its exit (power-off included).
 
-Beside each wall time, the CPU time (user + system) of the processes the grading waited for: on a
-loaded machine a guest waits for a CPU at each of its hundreds of thousands of switches between
-UML's kernel and its processes (ptrace), so its wall time grows with the load far more than
-native's; the CPU times say what the grading costs whatever the load. (Native's leaves out the
-checks' subject processes, which nobody waits for: a few percent.)
+Beside each wall time, the CPU time (user + system) of every process the grading started
+(``bench/cpu_meter.py``: a cgroup): on a loaded machine a guest waits for a CPU at each of its
+hundreds of thousands of switches between UML's kernel and its processes (ptrace), so its wall
+time grows with the load far more than native's; the CPU times say what the grading costs
+whatever the load.
 
 Targets (issue 13): uml at most 3x native; boot under 2 s. ``--check`` exits 1 when one is
 missed. Needs root (native mounts; the guest then runs as uid 65534).
@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import cpu_meter  # noqa: E402
 
 from mountlab.backends import uml  # noqa: E402
 from mountlab.grading import grader  # noqa: E402
@@ -42,19 +44,16 @@ from mountlab.grading import grader  # noqa: E402
 TARGETS = {"ratio": 3.0, "boot_s": 2.0}
 
 
-def _cpu() -> float:
-    used = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return used.ru_utime + used.ru_stime
-
-
 def grade(backend: str) -> tuple[float, float, int]:
     """Wall and CPU seconds of grading the reference on ``backend``, and its points."""
-    started, cpu = time.monotonic(), _cpu()
-    outcome = grader.grade_submission(ROOT / "solutions", student="reference", backend=backend)
+    started = time.monotonic()
+    with cpu_meter.measure() as cpu:
+        outcome = grader.grade_submission(ROOT / "solutions", student="reference",
+                                          backend=backend)
     elapsed = time.monotonic() - started
     if outcome.status != "ok":
         raise SystemExit(f"{backend}: the reference did not grade: {outcome.status}")
-    return elapsed, _cpu() - cpu, outcome.total
+    return elapsed, cpu[0], outcome.total
 
 
 def boot() -> tuple[float, float]:
@@ -110,7 +109,8 @@ def main() -> int:
     for row in rows:
         print(f"{row[0]:40} {row[1]:>10}   {row[2]}")
     print(f"points: {sorted(points)}; load average before {load_before[0]:.1f}, after "
-          f"{os.getloadavg()[0]:.1f} ({os.cpu_count()} CPUs)")
+          f"{os.getloadavg()[0]:.1f} ({os.cpu_count()} CPUs); CPU counted by "
+          f"{cpu_meter.method()}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     missed = [name for name, ok in (("uml/native ratio", result["ratio"] <= TARGETS["ratio"]),
