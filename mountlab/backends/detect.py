@@ -155,9 +155,15 @@ def _readable_by(uid: int, paths: list[str]) -> str:
     """The first of ``paths`` that ``uid`` cannot read (or reach), or ""."""
     if uid == os.geteuid():
         return next((p for p in paths if not os.access(p, os.R_OK | os.X_OK)), "")
+    # Started by root, the launcher hands the guest each folder it needs (uml.reach): the folders
+    # above it may be closed to that uid (root's home), the folder itself may not.
+    handed = os.geteuid() == 0
     for path in paths:
         probe = path
+        top = path if os.path.isdir(path) else os.path.dirname(path)
         while True:
+            if handed and probe != path and probe != top:
+                break
             try:
                 st = os.stat(probe)
             except OSError:

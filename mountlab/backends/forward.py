@@ -25,6 +25,11 @@ from mountlab.backends import ENV, GUEST_ENV, uml
 #: pytest options naming a file the run writes: forwarded through the exchange folder.
 OUTPUT_OPTIONS = ("--mountlab-report", "--mountlab-livelog", "--junitxml", "--junit-xml")
 T0_ENV = "MOUNTLAB_UML_T0"  # wall-clock time the launcher started the guest (boot time)
+#: Kept by a wrapped run between the guest's own time limit and its caller's: to boot, and at the
+#: end to kill what is left and copy the outputs (the live log of the points so far) to the host.
+GRACE = 10.0
+#: The launcher's exit status when the command reached its time limit in the guest (timeout(1)).
+TIMED_OUT = 124
 
 
 def guest_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -94,10 +99,15 @@ def pytest_in_guest(args: Sequence[str], cwd: str, timeout: float = 3600.0) -> i
 def wrap(command: Sequence[str], writable: Sequence[str], timeout: float) -> list[str]:
     """``command`` run in a guest by the launcher's command line (``writable`` handed to it).
 
+    The command's time limit in the guest is ``timeout`` less ``GRACE``: the guest stops it
+    itself, and its outputs so far reach the host before the caller's own limit; the launcher
+    then exits with ``TIMED_OUT``.
+
     pytest's ``--basetemp`` moves into a tmpfs of the guest's beside the folder asked for: in a
     host folder (hostfs) every file belongs to the guest's host uid whatever the guest says, and
     a check that runs code in a nested user namespace could not even pass through it."""
-    out = [sys.executable, "-m", "mountlab.backends.uml", "--timeout", f"{timeout:g}"]
+    inside = max(timeout / 2, timeout - GRACE)
+    out = [sys.executable, "-m", "mountlab.backends.uml", "--timeout", f"{inside:g}"]
     for path in writable:
         out += ["--writable", str(path)]
     command = list(command)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 #: Fresh, empty tmpfs in the guest (they would otherwise be the host's, read-only).
 TMPFS_DIRS = ("/tmp", "/var/tmp", "/run", "/dev/shm")
@@ -39,6 +39,8 @@ class Job:
     timeout: float = 600.0  # per command, inside the guest
     scratch: Sequence[str] = ()  # existing host folders covered by a guest tmpfs, never copied
     tmpfs: Sequence[str] = TMPFS_DIRS
+    covered: Sequence[str] = ()  # host folders the guest's uid cannot pass: a tmpfs covers them
+    sources: Mapping[str, str] = field(default_factory=dict)  # what hostfs mounts for a folder
 
 
 def check_path(path: str) -> None:
@@ -54,7 +56,8 @@ def _under(path: str, folders: Sequence[str]) -> bool:
 
 def script(job: Job) -> str:
     """The text of the init script."""
-    for path in (job.folder, job.cwd, *job.writable, *job.visible, *job.scratch):
+    for path in (job.folder, job.cwd, *job.writable, *job.visible, *job.scratch, *job.covered,
+                 *job.sources.values()):
         check_path(path)
     q = shlex.quote
     lines = [
@@ -70,16 +73,23 @@ def script(job: Job) -> str:
     for path in job.tmpfs:
         lines.append(f"[ -d {q(path)} ] && mount -t tmpfs -o mode=1777 tmpfs "
                      f"{q(path)}")
+    # Closed folders (root's home): nothing of them but what is handed below.
+    for path in job.covered:
+        if not _under(path, job.tmpfs):
+            lines.append(f"mount -t tmpfs -o mode=0755 tmpfs {q(path)}")
     # The host folders the run needs that a tmpfs just covered, read-only; shallow first, so
     # that a deeper one is not covered again by its parent.
-    for path in sorted((p for p in job.visible if _under(p, job.tmpfs)
+    hidden = [*job.tmpfs, *job.covered]
+    for path in sorted((p for p in job.visible if _under(p, hidden)
                         and not _under(p, job.writable)), key=lambda p: (p.count("/"), p)):
-        lines.append(f"mkdir -p {q(path)} && mount -r -t hostfs -o {q(path)} hostfs {q(path)}")
+        source = job.sources.get(path, path)
+        lines.append(f"mkdir -p {q(path)} && mount -r -t hostfs -o {q(source)} hostfs "
+                     f"{q(path)}")
     # Scratch of the guest's own (pytest's --basetemp), with no nosuid or nodev: those would be
     # locked in the checks' user namespaces, and a read-only remount there would fail as it
     # does not on the host's disk.
     for path in job.scratch:
-        lines.append(f"mount -t tmpfs -o mode=0755 tmpfs {q(path)}")
+        lines.append(f"mkdir -p {q(path)} && mount -t tmpfs -o mode=0755 tmpfs {q(path)}")
     # The run's outputs: guest root's own tmpfs while it runs. No host folder is writable
     # while the commands run; they are copied out at the end, once every process is gone.
     for path in sorted(job.writable, key=lambda p: (p.count("/"), p)):
@@ -102,7 +112,8 @@ def script(job: Job) -> str:
         "mkdir -p /run/mountlab-out && mount -t hostfs -o \"$job\" hostfs /run/mountlab-out",
     ]
     for k, path in enumerate(job.writable):
-        lines.append(f"mkdir -p /run/mountlab-copy{k} && mount -t hostfs -o {q(path)} hostfs "
+        source = job.sources.get(path, path)
+        lines.append(f"mkdir -p /run/mountlab-copy{k} && mount -t hostfs -o {q(source)} hostfs "
                      f"/run/mountlab-copy{k} && cp -R --preserve=mode,timestamps {q(path)}/. "
                      f"/run/mountlab-copy{k}/")
     lines += [

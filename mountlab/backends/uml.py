@@ -10,6 +10,10 @@ process, in which the kit's checks mount for real. The guest:
 - sees the host's ``/`` read-only (hostfs), a fresh tmpfs on ``/tmp``, ``/run``...; the host
   folders the run may write (``writable``) are mounted writable at the same paths, so that every
   path in a command means the same in the guest;
+- reaches the folders it is handed (the kit, the submission) even where that uid may not pass
+  through a folder above them (root's home, mode 0700, where root clones the kit): the launcher
+  opens each such folder before the guest drops to that uid and hands it the descriptor, which
+  hostfs follows (``/proc/self/fd/N/.``); nothing else under the closed folder is reachable;
 - has no network device, ``mem`` of memory, and a time limit: the host kills it at the deadline.
 
 The commands' stdout and stderr are the caller's; the kernel's messages go to a boot log.
@@ -138,6 +142,53 @@ def _own(paths: Sequence[str], uid: int) -> None:
                 os.lchown(os.path.join(dirpath, name), uid, uid)
 
 
+@dataclass
+class Reach:
+    """How the guest reaches the folders it is handed (``reach``)."""
+
+    covered: list[str]  # closed host folders, covered by a tmpfs in the guest
+    sources: dict[str, str]  # folder -> what hostfs mounts for it, when not the folder itself
+    fds: list[int]  # the descriptors the guest inherits (closed by the caller)
+
+
+def _passable(path: str, uid: int, gid: int) -> bool:
+    st = os.stat(path)
+    if st.st_uid == uid:
+        return bool(st.st_mode & 0o100)
+    return bool(st.st_mode & (0o010 if st.st_gid == gid else 0o001))
+
+
+def closed_folder(path: str, uid: int, gid: int) -> str | None:
+    """The highest folder above ``path`` that ``uid`` (no supplementary group) may not pass
+    through, or None."""
+    current = "/"
+    for part in path.strip("/").split("/")[:-1]:
+        current = os.path.join(current, part)
+        if not _passable(current, uid, gid):
+            return current
+    return None
+
+
+def reach(folders: Sequence[str], uid: int) -> Reach:
+    """Descriptors for the ``folders`` that ``uid`` cannot reach on the host (opened now, by
+    the caller), and the closed folders above them. As another uid than root's, the guest has
+    the caller's own reach: nothing to do."""
+    found = Reach([], {}, [])
+    if os.geteuid() != 0 or uid == os.geteuid():
+        return found
+    for folder in sorted(set(folders)):
+        closed = closed_folder(folder, uid, uid)
+        if closed is None or not os.path.isdir(folder):
+            continue
+        fd = os.open(folder, os.O_PATH | os.O_DIRECTORY)
+        found.fds.append(fd)
+        # hostfs would stat the link's target by its path; "/." makes it follow the link.
+        found.sources[folder] = f"/proc/self/fd/{fd}/."
+        if closed not in found.covered:
+            found.covered.append(closed)
+    return found
+
+
 def _read_tail(path: Path, limit: int = 6000) -> str:
     try:
         data = path.read_bytes()
@@ -160,39 +211,52 @@ def run(commands: Sequence[Sequence[str]], *, cwd: str, env: Mapping[str, str],
     uid = guest_uid()
     started = time.monotonic()
     job = Path(tempfile.mkdtemp(prefix="mountlab-uml-"))
+    found = Reach([], {}, [])
     try:
         home = job / "home"  # UML's $HOME/.uml and the file that backs the guest's memory
         home.mkdir()
+        if closed_folder(str(job), uid, uid) is not None:
+            raise UMLError(f"{job}: the guest's uid {uid} cannot reach this temporary folder; "
+                           "set TMPDIR to a folder every user may pass through (/tmp)")
+        outputs = [os.path.realpath(w) for w in writable]
+        seen = {os.path.realpath(v) for v in (*visible, *_python_path(env))}
+        if os.path.isdir(cwd) and closed_folder(os.path.realpath(cwd), uid, uid):
+            seen.add(os.path.realpath(cwd))
+        found = reach([*seen, *outputs], uid)
         init = job / "init"
         init.write_text(guest_init.script(guest_init.Job(
             folder=str(job), commands=[list(c) for c in commands], cwd=cwd, env=guest_env(env),
-            writable=[os.path.realpath(w) for w in writable],
-            visible=sorted({os.path.realpath(v) for v in (*visible, *_python_path(env))}),
-            timeout=timeout, scratch=[os.path.realpath(p) for p in scratch])))
+            writable=outputs, visible=sorted(seen), timeout=timeout,
+            scratch=[os.path.realpath(p) for p in scratch], covered=found.covered,
+            sources=found.sources)))
         init.chmod(0o755)
         job.chmod(0o755)
         _own([str(job), *writable], uid)
         result = _boot(uml, job, uid, len(commands), timeout * len(commands) + MARGIN,
-                       stdout, stderr, mem or os.environ.get(MEM_ENV, DEFAULT_MEM), started)
+                       stdout, stderr, mem or os.environ.get(MEM_ENV, DEFAULT_MEM), started,
+                       found.fds)
     finally:
+        for fd in found.fds:
+            os.close(fd)
         shutil.rmtree(job, ignore_errors=True)  # our own folder: nothing is mounted on the host
     return result
 
 
 def _boot(uml: str, job: Path, uid: int, count: int, limit: float, stdout: IO | int | None,
-          stderr: IO | int | None, mem: str, started: float) -> GuestResult:
+          stderr: IO | int | None, mem: str, started: float,
+          handed: Sequence[int] = ()) -> GuestResult:
     # Copies above 2: the child's own 1 and 2 become the boot log.
     out = _copy(stdout, 1)
     err = _copy(stderr, 2)
     try:
-        return _run_uml(uml, job, uid, count, limit, (out, err), mem, started)
+        return _run_uml(uml, job, uid, count, limit, (out, err), mem, started, handed)
     finally:
         os.close(out)
         os.close(err)
 
 
 def _run_uml(uml: str, job: Path, uid: int, count: int, limit: float, fds: tuple[int, int],
-             mem: str, started: float) -> GuestResult:
+             mem: str, started: float, handed: Sequence[int] = ()) -> GuestResult:
     out, err = fds
     with open(job / "boot.log", "wb") as log:
         args = [uml, *kernel_args(str(job), (log.fileno(), out, err), mem)]
@@ -200,7 +264,8 @@ def _run_uml(uml: str, job: Path, uid: int, count: int, limit: float, fds: tuple
                "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
         extra = {} if os.geteuid() != 0 else {"user": uid, "group": uid, "extra_groups": []}
         proc = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, pass_fds=(log.fileno(), out, err),
+                                stderr=subprocess.STDOUT,
+                                pass_fds=(log.fileno(), out, err, *handed),
                                 preexec_fn=_confine, cwd="/", **extra)
         timed_out = False
         try:

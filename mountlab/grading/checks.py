@@ -16,6 +16,15 @@ from mountlab import mountinfo, syscalls
 from mountlab.sandbox import observe
 
 
+def seconds(budget: float) -> float:
+    """A check's wall-clock budget on this machine: ``budget`` where the checks run natively,
+    longer in a User-Mode Linux guest, where every system call costs more
+    (``mountlab.backends.time_scale``). The check's time limit is scaled alike."""
+    from mountlab import backends
+
+    return budget * backends.time_scale()
+
+
 def mount_count(path: str | os.PathLike) -> int:
     """How many mounts are stacked at ``path`` (0: not a mount point)."""
     return len(mountinfo.find(path))

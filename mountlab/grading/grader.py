@@ -380,6 +380,8 @@ def _grade_in(source: Path, scratch: Path, outcome: Outcome, *, timeout: float, 
             _killpg(proc.pid)
             code = proc.wait()
         _killpg(proc.pid)  # anything left in its process group (outside the jail)
+    if outcome.backend == "uml" and code == forward.TIMED_OUT:
+        timed_out = True  # stopped by the guest itself, which brought the live log out first
     leaked = _detach_under(scratch, before)
     outcome.log = _tail(out / "stdout.txt") + _tail(out / "stderr.txt", 4000)
     outcome.report = _load(out / "report.json")

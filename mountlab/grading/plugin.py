@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from mountlab import impl, registry, sandbox
+from mountlab import backends, impl, registry, sandbox
 from mountlab.grading import severity as sev
 
 DEFAULT_TIMEOUT = 10.0
@@ -191,6 +191,7 @@ class Grader:
         limit = pyfuncitem.get_closest_marker("timeout")
         args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
         timeout = limit.args[0] if limit else self.config.getoption("--check-timeout")
+        timeout *= backends.time_scale()  # a guest's system calls cost more (checks.seconds)
         # The check's code runs in a checker process, learner code in an unprivileged subject;
         # both see the host's files read-only but for the check's own scratch folder.
         scratch = [str(args["tmp_path"])] if "tmp_path" in args else []

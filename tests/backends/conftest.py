@@ -106,9 +106,12 @@ def confined(command: list[str], *, env: dict[str, str], cwd: Path,
              timeout: float = 1500) -> subprocess.CompletedProcess:
     """``command`` as uid 65534 with no capability, no_new_privs, and the seccomp filter that
     refuses every mount and namespace (tests/backends/confine.py)."""
+    # The filter's source is given to python as text: uid 65534 may not reach the kit's own
+    # file (a clone in root's home, mode 0700); the command given is in a reachable copy.
     return subprocess.run(
         ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
-         "--inh-caps=-all", "--bounding-set=-all", SYSTEM_PYTHON, str(CONFINE), *command],
+         "--inh-caps=-all", "--bounding-set=-all", SYSTEM_PYTHON, "-c", CONFINE.read_text(),
+         *command],
         env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 

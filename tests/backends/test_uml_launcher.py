@@ -61,6 +61,31 @@ def test_the_time_limit_holds_and_a_process_left_behind_writes_nothing(outputs):
     assert not (outputs / "late").exists()
 
 
+def test_a_folder_out_of_the_guest_uids_reach_is_handed_to_it_alone(outputs):
+    """Root's clone of the kit sits in a folder uid 65534 may not pass through: the guest gets
+    the folders it is handed, and nothing else of that folder."""
+    need(os.geteuid() == 0, "needs root: the guest then runs as uid 65534")
+    closed = Path(tempfile.mkdtemp(prefix="mountlab-closed-"))  # mode 0700
+    try:
+        kit = closed / "kit"
+        kit.mkdir(mode=0o755)
+        (kit / "f").write_text("seen\n")
+        (closed / "secret").write_text("no\n")
+        premise = subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}",
+                                  "--clear-groups", "cat", str(kit / "f")], capture_output=True)
+        assert premise.returncode != 0, "uid 65534 reaches the folder: the test proves nothing"
+        with tempfile.TemporaryFile() as out:
+            result = uml.run([["sh", "-c", f"cat {kit}/f; cat {closed}/secret || echo hidden; "
+                               f"ls {closed}"]], cwd=str(kit), env={"LANG": "C"},
+                             visible=[str(kit)], timeout=60, stdout=out,
+                             stderr=subprocess.DEVNULL)
+            out.seek(0)
+            assert out.read().decode().split() == ["seen", "hidden", "kit"], result.log
+        assert result.status == 0
+    finally:
+        subprocess.run(["rm", "-rf", "--one-file-system", str(closed)], check=True)
+
+
 def test_pytest_forwards_into_a_guest_and_brings_its_report_back(outputs):
     report = outputs / "report.json"
     done = subprocess.run(

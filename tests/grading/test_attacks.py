@@ -8,6 +8,13 @@ attack), a status and a reason an instructor understands, none of the secrets in
 gets back. For the whole run: the host's mount table, the canaries (in /tmp, the kit's tree, the
 virtualenv, another learner's folder), the kit's files and the grader's outputs unchanged; no
 process of an attack still running.
+
+Every attack is graded on the ``native`` backend, and again on ``uml`` (each learner in a User-Mode
+Linux guest, ``--backend uml``): there by default (CI) the attacks on what the guest changes (the
+host's files through hostfs, where the results are written, processes left behind, secrets read in
+the guest) beside the reference and a submission that does nothing; every attack and the whole
+hostile class with MOUNTLAB_SLOW=1 (a guest per learner: one to two minutes each on two cores).
+``-k uml`` or ``-k native`` runs one backend's share.
 """
 
 from __future__ import annotations
@@ -33,6 +40,9 @@ ROOT = registry.KIT_ROOT
 SITE = Path(next((ROOT / ".venv" / "lib").glob("python3*/site-packages"), ROOT / ".venv"))
 TIMEOUT = 240  # per submission; the hanging one gets HANG_TIMEOUT
 HANG_TIMEOUT = 30
+UML_TIMEOUT = 900  # per submission on uml: a guest on a loaded two-core machine
+SLOW = os.environ.get("MOUNTLAB_SLOW") == "1"
+BACKENDS = ("native", "uml")
 UNCONFINED = "ATTACK RAN UNCONFINED"
 STEPS = [s.number for s in registry.steps()]
 
@@ -80,6 +90,19 @@ ATTACKS = {
     "namespace_tricks": Attack((1,), r"."),
 }
 HONEST = ("reference", "skeleton", "bug", "noop")
+#: Graded on uml without MOUNTLAB_SLOW (CI), with the honest rows the comparisons need: what the
+#: guest changes. Writes to the host's files (hostfs as the guest's host uid), the grader's outputs
+#: (copied out of the guest at its end), processes left behind (killed before the copy), secrets
+#: read inside the guest. A guest per learner takes one to two minutes on two cores.
+UML_QUICK = ("escape_writes", "outlive", "overwrite_outputs", "read_secrets")
+UML_QUICK_HONEST = ("reference", "noop")
+
+
+def graded_here(backend: str) -> tuple[list[str], tuple[str, ...]]:
+    """The attacks and the honest submissions graded on ``backend`` in this run."""
+    if backend == "native" or SLOW:
+        return list(ATTACKS), HONEST
+    return [n for n in ATTACKS if n in UML_QUICK], UML_QUICK_HONEST
 BUG = next(b for b in classgen.all_bugs() if b.check.startswith("test_created_directories_are"))
 
 
@@ -198,10 +221,15 @@ def _targets(host: Host, outputs: list[str], workdir: Path) -> dict:
             "pids": [os.getpid(), os.getppid()], "workdir": str(workdir)}
 
 
-def _grade(name: str, folder: Path, results: Path, host: Host) -> dict:
-    timeout = HANG_TIMEOUT if name == "hang" else TIMEOUT
+def _timeout(backend: str) -> int:
+    return UML_TIMEOUT if backend == "uml" else TIMEOUT
+
+
+def _grade(name: str, folder: Path, results: Path, host: Host, backend: str) -> dict:
+    timeout = HANG_TIMEOUT if name == "hang" else _timeout(backend)
     proc = subprocess.run([str(ROOT / "workshop"), "grade", "--student", str(folder), "--format",
-                           "gradescope", "--out", str(results), "--timeout", str(timeout)],
+                           "gradescope", "--out", str(results), "--timeout", str(timeout),
+                           "--backend", backend],
                           cwd=ROOT, env=host.env, capture_output=True, text=True,
                           timeout=timeout + 120)
     text = results.read_text() if results.exists() else ""
@@ -209,22 +237,26 @@ def _grade(name: str, folder: Path, results: Path, host: Host) -> dict:
             "text": text, "results": json.loads(text) if text else None}
 
 
-def _class_submissions(root: Path) -> None:
+def _class_submissions(root: Path, honest: tuple[str, ...]) -> None:
     classgen.write_impl(root / "reference", classgen.reference_sources())
-    classgen.write_impl(root / "skeleton", classgen.skeleton_sources())
-    sources = classgen.reference_sources()
-    sources[1] = BUG.source()  # loses the points of one check of step 1 only
-    classgen.write_impl(root / "bug", sources)
+    if "skeleton" in honest:
+        classgen.write_impl(root / "skeleton", classgen.skeleton_sources())
+    if "bug" in honest:
+        sources = classgen.reference_sources()
+        sources[1] = BUG.source()  # loses the points of one check of step 1 only
+        classgen.write_impl(root / "bug", sources)
     # Every function returns None at once: what an attack wrapped around nothing may earn.
     classgen.write_impl(root / "noop", {n: re.sub(r"raise NotImplementedError\(.*\)", "return None",
                                                   text)
                                         for n, text in classgen.skeleton_sources().items()})
 
 
-@pytest.fixture(scope="module")
-def graded(host, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("attacks")
-    single = [n for n, a in ATTACKS.items() if not a.in_class]
+@pytest.fixture(scope="module", params=BACKENDS)
+def graded(request, host, tmp_path_factory):
+    backend = request.param
+    here, honest = graded_here(backend)
+    tmp = tmp_path_factory.mktemp(f"attacks-{backend}")
+    single = [n for n in here if not ATTACKS[n].in_class]
     outcomes: dict[str, dict] = {}
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = {}
@@ -232,18 +264,19 @@ def graded(host, tmp_path_factory):
             results = tmp / "results" / f"{name}.json"
             attacks.build(name, tmp / "single" / name,
                           _targets(host, [str(results)], tmp / "single"))
-            futures[name] = pool.submit(_grade, name, tmp / "single" / name, results, host)
+            futures[name] = pool.submit(_grade, name, tmp / "single" / name, results, host,
+                                        backend)
         outcomes.update({name: f.result() for name, f in futures.items()})
     # The hostile class, graded after: whatever an attack above planted would run now.
     klass, reports, gradebook = tmp / "class", tmp / "reports", tmp / "gradebook.csv"
-    _class_submissions(klass)
-    for name in (n for n, a in ATTACKS.items() if a.in_class):
+    _class_submissions(klass, honest)
+    for name in (n for n in here if ATTACKS[n].in_class):
         outputs = [str(gradebook), str(reports / f"{name}.json"), str(reports / "reference.json")]
         attacks.build(name, klass / name, _targets(host, outputs, klass))
     proc = subprocess.run([str(ROOT / "workshop"), "grade-class", str(klass), "--out",
                            str(gradebook), "--reports", str(reports), "--jobs", "2", "--timeout",
-                           str(TIMEOUT)], cwd=ROOT, env=host.env, capture_output=True, text=True,
-                          timeout=TIMEOUT * 6)
+                           str(_timeout(backend)), "--backend", backend], cwd=ROOT, env=host.env,
+                          capture_output=True, text=True, timeout=_timeout(backend) * 6)
     with open(gradebook, newline="") as f:
         rows = {row["student"]: row for row in csv.DictReader(f)}
     for name in rows:
@@ -252,7 +285,8 @@ def graded(host, tmp_path_factory):
         outcomes[name] = {"exit": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr,
                           "text": text, "report": json.loads(text) if text else None,
                           "row": rows[name]}
-    return {"outcomes": outcomes, "class": proc}
+    return {"outcomes": outcomes, "class": proc, "backend": backend, "attacks": here,
+            "honest": honest}
 
 
 # -- what a learner gets back, in either format ---------------------------------------------------
@@ -277,6 +311,19 @@ def _checks(outcome: dict) -> list[dict]:
     return found
 
 
+def _backend(outcome: dict) -> str:
+    if outcome.get("results") is not None:
+        return outcome["results"]["extra_data"].get("backend", "")
+    return (outcome.get("report") or {}).get("backend", "")
+
+
+def _here(graded: dict, name: str) -> dict:
+    """The outcome of attack ``name``; skipped when this run did not grade it on this backend."""
+    if name not in graded["attacks"]:
+        pytest.skip(f"on {graded['backend']}, {name} is graded with MOUNTLAB_SLOW=1")
+    return graded["outcomes"][name]
+
+
 def _status(outcome: dict) -> str:
     if outcome.get("results") is not None:
         return outcome["results"]["extra_data"]["status"]
@@ -297,9 +344,10 @@ def test_attack_earns_nothing_and_is_explained(graded, host, name):
     doing nothing fails), and no check earns more than the same code without the attack: the
     reference where the attack is wrapped around it, else functions that do nothing."""
     attack = ATTACKS[name]
-    outcome = graded["outcomes"][name]
+    outcome = _here(graded, name)
     assert outcome.get("results") or outcome.get("report"), (
         f"no results for {name}: exit {outcome['exit']}\n{outcome['stderr'][-3000:]}")
+    assert _backend(outcome) == graded["backend"], f"{name}: graded on {_backend(outcome)!r}"
     checks = _by_check(outcome)
     noop = _by_check(graded["outcomes"]["noop"])
     reference = _by_check(graded["outcomes"]["reference"])
@@ -334,7 +382,7 @@ def test_attack_earns_nothing_and_is_explained(graded, host, name):
 
 @pytest.mark.parametrize("name", sorted(ATTACKS))
 def test_no_secret_reaches_the_learner(graded, host, name):
-    outcome = graded["outcomes"][name]
+    outcome = _here(graded, name)
     texts = {"feedback": outcome["text"], "stdout": outcome["stdout"],
              "stderr": outcome["stderr"]}
     secrets = dict(host.secrets)
@@ -359,10 +407,15 @@ def test_hostile_class_grades_every_honest_row_right(graded):
     full = classgen.full()
     assert [_points(outcomes["reference"], s) for s in STEPS] == full
     assert outcomes["reference"]["row"]["status"] == "ok"
-    assert [_points(outcomes["skeleton"], s) for s in STEPS] == [0] * len(STEPS)
-    bug = [_points(outcomes["bug"], s) for s in STEPS]
-    assert bug[1:] == full[1:] and bug[0] < full[0], bug
-    assert set(outcomes) == set(ATTACKS) | set(HONEST)
+    # On uml without MOUNTLAB_SLOW, the class has no skeleton or bug rows: the uml backend's own
+    # tests grade those (tests/backends/test_uml_confined.py).
+    if "skeleton" in graded["honest"]:
+        assert [_points(outcomes["skeleton"], s) for s in STEPS] == [0] * len(STEPS)
+    if "bug" in graded["honest"]:
+        bug = [_points(outcomes["bug"], s) for s in STEPS]
+        assert bug[1:] == full[1:] and bug[0] < full[0], bug
+    assert set(outcomes) == set(graded["attacks"]) | set(graded["honest"])
+    assert {_backend(o) for o in outcomes.values()} == {graded["backend"]}
 
 
 def test_the_host_is_unchanged(graded, host):
