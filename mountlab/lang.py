@@ -1,9 +1,12 @@
 """Which language the kit speaks: ``--lang en|fr``, then ``MOUNTLAB_LANG``, then the locale.
 
 The locale is read the POSIX way: the first of ``LC_ALL``, ``LC_MESSAGES`` and ``LANG`` that is
-set decides (``fr_FR.UTF-8``, ``fr_CA``, ``fr`` are French; anything else is English). A command
-that chose a language writes it to ``MOUNTLAB_LANG`` (``use``), so that the pytest runs, graders
-and checker processes it starts speak the same one. Standard library only, and cheap to import:
+set decides (``fr_FR.UTF-8``, ``fr_CA``, ``fr`` are French; anything else is English).
+
+A program decides once (``use``, from its ``--lang`` option): that choice is what
+``mountlab.messages`` speaks in this process and in the processes it forks (the checks' checker
+processes); ``use(..., export=True)`` also writes it to ``MOUNTLAB_LANG`` for the programs it
+starts (``./workshop`` and its pytest runs). Standard library only, and cheap to import:
 ``./container`` reads it on its way to an error message.
 """
 
@@ -36,6 +39,9 @@ def from_locale(environ: dict[str, str] | None = None) -> str:
     return DEFAULT
 
 
+_chosen: str | None = None  # what this program decided (``use``), None until it does
+
+
 def current(choice: str | None = None, environ: dict[str, str] | None = None) -> str:
     """The language to speak: ``choice`` (a ``--lang`` option) when given, then
     ``MOUNTLAB_LANG``, then the locale."""
@@ -43,9 +49,16 @@ def current(choice: str | None = None, environ: dict[str, str] | None = None) ->
     return normalise(choice) or normalise(env.get(ENV)) or from_locale(env)
 
 
-def use(choice: str | None = None) -> str:
-    """Decide the language as ``current`` does and hand it down to every process started from
-    now on (``MOUNTLAB_LANG``); returns it."""
-    chosen = current(choice)
-    os.environ[ENV] = chosen
-    return chosen
+def chosen(choice: str | None = None) -> str:
+    """``choice`` when given, else what this program decided (``use``), else ``current()``."""
+    return normalise(choice) or _chosen or current()
+
+
+def use(choice: str | None = None, export: bool = False) -> str:
+    """Decide this program's language as ``current`` does; with ``export``, hand it down to the
+    programs it starts (``MOUNTLAB_LANG``). Returns it."""
+    global _chosen
+    _chosen = current(choice)
+    if export:
+        os.environ[ENV] = _chosen
+    return _chosen

@@ -109,7 +109,7 @@ def _choose_impl(config: pytest.Config) -> str:
 def pytest_configure(config: pytest.Config) -> None:
     chosen = _choose_impl(config)
     os.environ[impl.ENV] = chosen  # the checks' children and any subprocess grade the same code
-    # Written to MOUNTLAB_LANG: the checker processes, where the reasons are worded, inherit it.
+    # The checker processes, where the reasons are worded, are forked: they keep this choice.
     lang = language.use(config.getoption("--lang"))
     config.pluginmanager.register(Grader(config, chosen, lang), "mountlab-grader")
 

@@ -12,8 +12,8 @@ check it).
   instructor-only checks): ``say = messages.beside(__file__)`` in the check file, then
   ``say("key", **fields)``. A check's title is its key ``<test name>.title``.
 
-The language is the one ``mountlab.lang.current()`` gives at the time of the call (a ``--lang``
-option, ``MOUNTLAB_LANG``, then the locale), unless ``lang=`` names one.
+The language is the one the program chose (``mountlab.lang.use``: its ``--lang`` option, then
+``MOUNTLAB_LANG``, then the locale), unless ``lang=`` names one.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ class Catalogue:
             texts = self.texts[key]
         except KeyError:
             raise MessageError(f"{self.path}: no text {key!r}") from None
-        chosen = _lang.current(lang)
+        chosen = _lang.chosen(lang)
         return texts.get(chosen) or texts.get(_lang.DEFAULT) or next(iter(texts.values()))
 
     def get(self, key: str, lang: str | None = None, default: str | None = None) -> str | None:
@@ -136,3 +136,30 @@ def kit_catalogues(root: str | None = None) -> Iterator[str]:
             path = os.path.join(folder, name, FILENAME)
             if os.path.isfile(path):
                 yield path
+
+
+def pattern(key: str, field: str, group: str = r"(.*?)") -> str:
+    """A regular expression that finds the text ``say(key, ...)`` in any language, with
+    ``group`` where the placeholder ``field`` was (the only capturing group), so that the
+    grader reads the kit's own words back whatever language a run spoke: the words before the
+    field (other placeholders there match anything), then the words after it up to the next
+    placeholder."""
+    import re
+
+    area, _, name = key.partition(".")
+    texts = catalogue(os.path.join(HERE, f"{area}.toml")).texts[name]
+    before, after = [], []
+    for text in texts.values():
+        head, tail, seen = "", None, False
+        for literal, name_, _, _ in string.Formatter().parse(text):
+            if seen:
+                tail = re.escape(literal) if tail is None else tail
+                continue
+            head += re.escape(literal)
+            if name_ == field:
+                seen = True
+            elif name_ is not None:
+                head += ".*?"
+        before.append(head)
+        after.append(tail or "")
+    return f"(?:{'|'.join(before)}){group}(?:{'|'.join(after)})"

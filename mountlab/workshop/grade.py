@@ -11,6 +11,8 @@ from pathlib import Path
 
 from mountlab import registry
 from mountlab.grading import grader, report
+from mountlab.messages import say
+from mountlab.workshop import ui
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         f"(default {grader.DEFAULT_TIMEOUT:g})")
     parser.add_argument("--no-hidden", action="store_true",
                         help="leave out the instructor-only checks (instructor/NN/)")
-    parser.add_argument("--lang", choices=registry.LANGS, default="en")
+    ui.add_lang(parser)
     parser.add_argument("--no-jail", action="store_true", help=argparse.SUPPRESS)
     backend_option(parser)
 
@@ -54,12 +56,13 @@ def _write(text: str, out: Path | None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
+    args.lang = ui.lang_of(args)
     try:
         outcome = grader.grade_submission(args.student, timeout=args.timeout,
                                           hidden=not args.no_hidden, lang=args.lang,
                                           jail=not args.no_jail, backend=args.backend)
         if outcome.backend:  # which kernel graded it, before the report (stderr: not in files)
-            print(f"mountlab: graded on the {outcome.backend} backend", file=sys.stderr)
+            print(say("grading.graded_on", backend=outcome.backend), file=sys.stderr)
         if args.format == "table" and args.out is None:
             report.print_table(outcome, args.lang)
         else:

@@ -9,9 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from mountlab import registry
 from mountlab.grading import classroom, grader
-from mountlab.workshop import grade
+from mountlab.workshop import grade, ui
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,8 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="leave out the instructor-only checks (instructor/NN/)")
     parser.add_argument("--html", type=Path, default=None, metavar="FILE",
                         help="also write the class report there: one self-contained HTML page")
-    parser.add_argument("--lang", choices=registry.LANGS, default="en",
-                        help="language of the reasons and of the class report")
+    ui.add_lang(parser)
     grade.backend_option(parser)
 
 
@@ -44,6 +42,7 @@ def saved_run(csv_path: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    args.lang = ui.lang_of(args)
     if not args.submissions.is_dir():
         print(f"mountlab: {args.submissions} is not a folder", file=sys.stderr)
         return 2

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mountlab import registry
+from mountlab.workshop import ui
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,11 +15,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the gradebook.json that grade-class wrote beside its CSV")
     parser.add_argument("--html", type=Path, required=True, metavar="FILE",
                         help="the class report to write: one self-contained HTML page")
-    parser.add_argument("--lang", choices=registry.LANGS, default="en")
+    ui.add_lang(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from mountlab.grading import classdata, html_report
+
+    args.lang = ui.lang_of(args)
 
     try:
         outcomes, created = classdata.load(args.gradebook)
