@@ -50,14 +50,15 @@ def _toml(path: str) -> dict:
 
 def flatten(data: dict, prefix: str = "") -> dict[str, dict[str, str]]:
     """``{"a": {"b": {"en": x, "fr": y}}}`` -> ``{"a.b": {"en": x, "fr": y}}``: a table whose keys
-    are all languages is one text; any other table is a level of the key."""
+    are all languages and whose values are strings is one text; any other table is a level of
+    the key."""
     found: dict[str, dict[str, str]] = {}
     for name, value in data.items():
         key = f"{prefix}{name}"
         if not isinstance(value, dict):
             raise ValueError(f"{key}: a text is written {key}.en = \"...\" and {key}.fr = \"...\"")
-        if value and all(k in _lang.LANGS for k in value):
-            found[key] = {k: str(v) for k, v in value.items()}
+        if value and all(k in _lang.LANGS and isinstance(v, str) for k, v in value.items()):
+            found[key] = dict(value)
         else:
             found.update(flatten(value, key + "."))
     return found

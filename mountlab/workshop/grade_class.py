@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from mountlab.grading import classroom, grader
+from mountlab.messages import say
 from mountlab.workshop import grade, ui
 
 
@@ -44,18 +45,18 @@ def saved_run(csv_path: Path) -> Path:
 def run(args: argparse.Namespace) -> int:
     args.lang = ui.lang_of(args)
     if not args.submissions.is_dir():
-        print(f"mountlab: {args.submissions} is not a folder", file=sys.stderr)
+        print(say("classreport.not_a_folder", path=args.submissions), file=sys.stderr)
         return 2
     count = len(classroom.find_submissions(args.submissions))
     if count == 0:
-        print(f"mountlab: no sub-folder or .zip in {args.submissions}", file=sys.stderr)
+        print(say("classreport.no_submission", path=args.submissions), file=sys.stderr)
         return 2
     try:
         backend = grader.choose_backend(args.backend)
     except grader.SubmissionError as exc:
         print(f"mountlab: {exc}", file=sys.stderr)
         return 2
-    print(f"mountlab: grading {count} submissions on the {backend} backend", file=sys.stderr)
+    print(say("classreport.grading_on", count=count, backend=backend), file=sys.stderr)
     progress = classroom.Progress(count)
     try:
         outcomes, left = classroom.grade_class(
@@ -68,14 +69,13 @@ def run(args: argparse.Namespace) -> int:
     classroom.write_gradebook(outcomes, args.out)
     classdata.save(outcomes, saved_run(args.out))
     classroom.print_summary(outcomes)
-    print(f"gradebook: {args.out} (the whole run: {saved_run(args.out)})")
+    print(say("classreport.gradebook", path=args.out, run=saved_run(args.out)))
     if args.html:
         from mountlab.grading import html_report
 
         html_report.write(outcomes, args.html, lang=args.lang, created=time.strftime("%Y-%m-%d"))
-        print(f"class report: {args.html}")
+        print(say("classreport.class_report", path=args.html))
     if left:
-        print("mountlab: mounts that appeared on this machine during grading are still there: "
-              + ", ".join(left), file=sys.stderr)
+        print(say("classreport.mounts_left", mounts=", ".join(left)), file=sys.stderr)
         return 1
     return 0
