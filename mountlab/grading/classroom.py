@@ -174,6 +174,15 @@ def print_summary(outcomes: list[Outcome], stream: TextIO | None = None) -> None
     Console(file=stream).print(table)
 
 
+def shown_status(status: str) -> str:
+    """A grading's status as the instructor reads it: ``ok``, ``timeout`` or ``error: why`` in
+    the words of the language of the run (the gradebook keeps the status tokens)."""
+    if status in ("ok", "timeout"):
+        return say(f"classreport.status_word.{status}")
+    why = status.removeprefix("error: ")
+    return say("classreport.status_error", why=why)
+
+
 class Progress:
     """A progress bar on a terminal, one line per submission otherwise."""
 
@@ -196,7 +205,8 @@ class Progress:
 
     def __call__(self, outcome: Outcome, done: int, total: int) -> None:
         line = (f"[{done}/{total}] {outcome.student}: {outcome.total}/{outcome.max_total} "
-                f"{outcome.status.splitlines()[0][:100]} ({outcome.duration:.1f} s)")
+                f"{shown_status(outcome.status).splitlines()[0][:100]} "
+                f"({outcome.duration:.1f} s)")
         if self._bar is not None:
             self._bar.update(self._task, completed=done, description=outcome.student)
             if outcome.status != "ok":

@@ -31,6 +31,9 @@ from mountlab.grading import severity as sev
 from mountlab.messages import say
 
 DEFAULT_TIMEOUT = 10.0
+#: What loading a step's module says when it cannot (mountlab/impl.py).
+IMPORT_ERRORS = ["impl.missing", "impl.does_not_import", "impl.does_not_import_line",
+                 "impl.no_function"]
 
 
 @dataclass
@@ -375,7 +378,10 @@ def _raised_by_learner_code(exc: sandbox.ChildRaised, step: registry.Step | None
         culprit = _relative(where[-1]) if where else (
             f"steps/{step.folder}/{step.filename}" if step else say("grading.the_step"))
         return say("grading.not_written", path=culprit)
-    first = (exc.message.splitlines() or [""])[0][:300]
+    message = exc.message
+    if exc.exc_type == "StepImportError":  # the kit's words, from the learner's process: reword
+        message = messages.reword(message, IMPORT_ERRORS)
+    first = (message.splitlines() or [""])[0][:300]
     said = say("grading.raised_message", error=exc.exc_type, message=first) if first else \
         say("grading.raised", error=exc.exc_type)
     if "[Errno 30]" in first:

@@ -164,3 +164,31 @@ def pattern(key: str, field: str, group: str = r"(.*?)") -> str:
         before.append(head)
         after.append(tail or "")
     return f"(?:{'|'.join(before)}){group}(?:{'|'.join(after)})"
+
+
+def reword(text: str, keys: list[str], lang: str | None = None) -> str:
+    """``text``, which another process said as ``say(key, ...)`` in some language (a learner's
+    process speaks the locale it was given), said again in ``lang``; ``text`` itself when it
+    is none of ``keys``."""
+    import re
+
+    for key in keys:
+        area, _, name = key.partition(".")
+        texts = catalogue(os.path.join(HERE, f"{area}.toml")).texts[name]
+        for said in texts.values():
+            regex, fields = "", []  # one group per field, named f0, f1...
+            for literal, field, _, _ in string.Formatter().parse(said):
+                regex += re.escape(literal)
+                if field is not None and field in fields:
+                    regex += f"(?P=f{fields.index(field)})"
+                elif field is not None:
+                    regex += f"(?P<f{len(fields)}>.*?)"
+                    fields.append(field)
+            found = re.fullmatch(regex, text, re.S)
+            if found:
+                values = {f: found.group(f"f{i}") for i, f in enumerate(fields)}
+                target = "".join(lit + ("{" + f + "}" if f is not None else "")
+                                 for lit, f, _, _ in string.Formatter().parse(
+                                     say(key, lang)))
+                return target.format(**values)
+    return text
