@@ -12,15 +12,14 @@ from mountlab.workshop import ui
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("out", type=Path, metavar="OUT.zip", help="the zip to write")
+    parser.add_argument("out", type=Path, metavar="OUT.zip", help=ui._say("help.autograder_out"))
     parser.add_argument("--timeout", type=int, default=autograder.DEFAULT_TIMEOUT,
-                        metavar="SECONDS", help="time limit of the grading of one submission "
-                        f"(default {autograder.DEFAULT_TIMEOUT}; keep it under Gradescope's)")
+                        metavar="SECONDS", help=ui._say("help.autograder_timeout",
+                                                        default=autograder.DEFAULT_TIMEOUT))
     parser.add_argument("--no-hidden", action="store_true",
-                        help="leave out the instructor-only checks (instructor/NN/)")
+                        help=ui._say("help.no_hidden"))
     parser.add_argument("--lang", choices=("en", "fr"), default=None,
-                        help="the language learners read their results in (default: "
-                             "MOUNTLAB_LANG, then the locale)")
+                        help=ui._say("help.autograder_lang"))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -16,22 +16,20 @@ from mountlab.workshop import grade, ui
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("submissions", type=Path, metavar="SUBMISSIONS",
-                        help="a folder with one sub-folder or .zip per learner")
+                        help=ui._say("help.class_submissions"))
     parser.add_argument("--out", type=Path, required=True, metavar="CSV",
-                        help="the gradebook to write (student, step01..step05, total, "
-                             "max_total, status)")
+                        help=ui._say("help.class_out"))
     parser.add_argument("--jobs", "-j", type=int, default=classroom.default_jobs(),
-                        metavar="N", help="submissions graded at once (default: the number "
-                        "of CPUs)")
+                        metavar="N", help=ui._say("help.class_jobs"))
     parser.add_argument("--timeout", type=float, default=grader.DEFAULT_TIMEOUT,
-                        metavar="SECONDS", help="time limit per submission "
-                        f"(default {grader.DEFAULT_TIMEOUT:g})")
+                        metavar="SECONDS",
+                        help=ui._say("help.class_timeout", default=grader.DEFAULT_TIMEOUT))
     parser.add_argument("--reports", type=Path, default=None, metavar="DIR",
-                        help="also write each learner's JSON report there")
+                        help=ui._say("help.class_reports"))
     parser.add_argument("--no-hidden", action="store_true",
-                        help="leave out the instructor-only checks (instructor/NN/)")
+                        help=ui._say("help.no_hidden"))
     parser.add_argument("--html", type=Path, default=None, metavar="FILE",
-                        help="also write the class report there: one self-contained HTML page")
+                        help=ui._say("help.class_html"))
     ui.add_lang(parser)
     grade.backend_option(parser)
 

@@ -42,10 +42,15 @@ def tr(lang: str, en: str, fr: str) -> str:
     return fr if lang == "fr" else en
 
 
+def _say(key: str, **fields: Any) -> str:
+    from mountlab.messages import say
+
+    return say(key, **fields)
+
+
 def add_lang(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lang", choices=registry.LANGS, default=None,
-                        help="language of the texts: en or fr (default: MOUNTLAB_LANG, then "
-                             "the locale: LC_ALL / LC_MESSAGES / LANG)")
+                        help=_say("help.lang"))
 
 
 def add_backend(parser: argparse.ArgumentParser) -> None:
@@ -58,9 +63,7 @@ def add_backend(parser: argparse.ArgumentParser) -> None:
             setattr(namespace, self.dest, values)
 
     parser.add_argument("--backend", choices=backends.CHOICES, default=None, action=_Set,
-                        help="where the checks get a kernel in which they may mount: native, "
-                             "userns, uml (a User-Mode Linux guest), auto (default; also "
-                             "MOUNTLAB_BACKEND)")
+                        help=_say("help.backend"))
 
 
 def label(step: registry.Step, lang: str) -> str:
