@@ -1,6 +1,7 @@
-"""What ``./workshop`` says to a French learner is French: ``status``, ``doctor``, ``hint --all``
-and ``check`` on the shipped skeletons, judged line by line by tests/language.py; and the language
-is chosen by ``--lang``, then ``MOUNTLAB_LANG``, then the locale, down to ``pytest steps/NN``."""
+"""What ``./workshop`` says to a French learner is French: ``status``, ``doctor``, ``hint --all``,
+``check`` and ``solution`` on the shipped skeletons, judged line by line by tests/language.py; and
+the language is chosen by ``--lang``, then ``MOUNTLAB_LANG``, then the locale, down to ``pytest
+steps/NN``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from mountlab import registry
 from tests import language
 from tests.workshop.conftest import Kit, no_traceback
 
-COMMANDS = [("status",), ("doctor",), ("check",),
+COMMANDS = [("status",), ("doctor",), ("check",), ("solution", "1"),
             *(("hint", str(s.number), "--all") for s in registry.steps())]
 
 
