@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import os
-import string
 from collections.abc import Iterator
 
 from mountlab import lang as _lang
@@ -116,6 +115,8 @@ def beside(file: str | os.PathLike) -> Catalogue:
 
 def placeholders(text: str) -> set[str]:
     """The fields a text fills: ``"{path} is {mode:04o}"`` -> ``{"path", "mode"}``."""
+    import string
+
     return {name.split(".", 1)[0].split("[", 1)[0]
             for _, name, _, _ in string.Formatter().parse(text) if name is not None}
 
@@ -146,6 +147,7 @@ def pattern(key: str, field: str, group: str = r"(.*?)") -> str:
     field (other placeholders there match anything), then the words after it up to the next
     placeholder."""
     import re
+    import string
 
     area, _, name = key.partition(".")
     texts = catalogue(os.path.join(HERE, f"{area}.toml")).texts[name]
@@ -171,6 +173,7 @@ def reword(text: str, keys: list[str], lang: str | None = None) -> str:
     process speaks the locale it was given), said again in ``lang``; ``text`` itself when it
     is none of ``keys``."""
     import re
+    import string
 
     for key in keys:
         area, _, name = key.partition(".")
