@@ -46,7 +46,8 @@ _COMMAND = re.compile(r"(?:\./workshop|\./container|\bpytest|\bsudo|\bgit|\bpyth
                       r"(?: +[-\w./#:=\[\]]+)*")
 _ERRNO = re.compile(r"\[Errno \d+\] .*")  # an OSError as str(): the OS's words, then paths
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|`[^`]*`|«[^»]*»")
-_LEARNER = re.compile(r"(votre code a levé|your code raised) ([\w.]+)( :|:)? .*")
+# The learner's exception and its message; StepImportError's message is the kit's (impl.toml).
+_LEARNER = re.compile(r"(votre code a levé|your code raised) (?!StepImportError)([\w.]+)( :|:)? .*")
 _CODE = re.compile(r"\S*[()_=/\\\[\]{}|<>*#@$]\S*|\b[A-Z][A-Z0-9_]{2,}\b|\S*\.\w+\S*"
                    r"|\b\w*[A-Z]\w*[a-z]+[A-Z]\w*\b")
 _WORD = re.compile(r"[a-zà-ÿœ]+(?:'[a-zà-ÿœ]+)?")

@@ -99,6 +99,7 @@ def test_the_class_report_speaks_french(graded):
     assert "Tests que la classe rate le plus" in lines and len(lines) > 40, lines
     # The problems of the run, in French (the grader's words), and the reasons of lost checks.
     assert any("n'est pas du Python valide" in line for line in lines), lines
+    assert any("ne s'importe pas (ligne" in line for line in lines), lines  # impl.toml, reworded
     assert any(re.search(r"processus en marche|pas un fichier zip lisible", line)
                for line in lines), lines
     left = [line for line in lines if language.is_english(line)]
