@@ -111,8 +111,10 @@ def load(number: int, impl: str | None = None) -> ModuleType:
     if path in _cache:
         return _cache[path]
     if not _is_file(path):
-        raise StepImportError(f"{path} is missing: step {s.number} needs the file {s.filename} "
-                              f"(./workshop reset {s.number} restores the skeleton)")
+        from mountlab.messages import say
+
+        raise StepImportError(say("impl.missing", path=path, number=s.number,
+                                  filename=s.filename))
     import importlib.util
 
     name = f"mountlab_impl_{abs(hash(os.path.dirname(path)))}_{s.module}"
@@ -123,13 +125,18 @@ def load(number: int, impl: str | None = None) -> ModuleType:
         spec.loader.exec_module(module)
     except Exception as exc:
         del sys.modules[name]
-        where = f" (line {exc.lineno})" if isinstance(exc, SyntaxError) else ""
-        raise StepImportError(f"{path} does not import{where}: {type(exc).__name__}: {exc}") \
-            from exc
+        from mountlab.messages import say
+
+        error = f"{type(exc).__name__}: {exc}"
+        raise StepImportError(
+            say("impl.does_not_import_line", path=path, line=exc.lineno, error=error)
+            if isinstance(exc, SyntaxError) else
+            say("impl.does_not_import", path=path, error=error)) from exc
     for function in s.functions:
         if not callable(getattr(module, function, None)):
-            raise StepImportError(f"{path} has no function {function}(): keep its name as the "
-                                  "skeleton gives it")
+            from mountlab.messages import say
+
+            raise StepImportError(say("impl.no_function", path=path, function=function))
     _cache[path] = module
     return module
 

@@ -66,8 +66,14 @@ class Step(namedtuple("Step", "number slug title module functions points hints s
     def readme(self, lang: str = "en") -> str:
         return f"steps/{self.folder}/README{'' if lang == 'en' else '.' + lang}.md"
 
-    def label(self, lang: str = "en") -> str:
-        return f"Step {self.number} — {self.title[lang]}"
+    def label(self, lang: str | None = None) -> str:
+        """``Step 3 — Unmount safely`` / ``Étape 3 — Démonter sans risque`` (the language of
+        the moment unless ``lang`` names one)."""
+        from mountlab import lang as language
+        from mountlab.messages import say
+
+        chosen = language.chosen(lang)
+        return say("grading.step_label", chosen, number=self.number, title=self.title[chosen])
 
     def severity(self, check: str) -> str | None:
         """The severity of the check named ``check`` (its test function), None if unlisted."""

@@ -94,33 +94,37 @@ def vm_state(vagrant: str) -> str | None:
             return fields[3].strip()
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip().splitlines()
-        _say("`vagrant status` failed" + (f": {detail[-1]}" if detail else ""))
+        _say(_text("vm.status_failed", detail=f": {detail[-1]}" if detail else ""))
     return None
+
+
+def _text(key: str, **fields: object) -> str:
+    from mountlab.messages import say  # standard library only, like this module
+
+    return say(key, **fields)
 
 
 def forward(argv: list[str], cwd: str | os.PathLike[str]) -> int:
     """Run ``pytest argv`` in the VM from the folder matching ``cwd``; return its exit status."""
+    from mountlab import lang
+
+    # pytest has not read its options yet: its --lang, else MOUNTLAB_LANG, else the locale.
+    given = [a.partition("=")[2] for a in argv if a.startswith("--lang=")] + [
+        argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--lang"]
+    lang.use(given[-1] if given else None)
     vagrant = shutil.which("vagrant")
     if vagrant is None:
-        _say("this machine cannot run the checks (they need Linux mount namespaces), so pytest "
-             "runs them in the workshop's Linux VM, and that needs Vagrant, which is not on your "
-             "PATH.\n  Install Vagrant (https://developer.hashicorp.com/vagrant/install) and a "
-             "hypervisor (VirtualBox, Parallels or VMware), then in this folder run:\n"
-             "    vagrant up\n  and run pytest again. More in docs/vm.md.")
+        _say(_text("vm.no_vagrant"))
         return EXIT_NO_VM
     state = vm_state(vagrant)
     if state != "running":
-        why = "has not been created yet" if state == "not_created" else \
-            f"is not running (state: {state or 'unknown'})"
-        _say(f"the workshop VM {why}. This machine cannot run the checks itself (they need "
-             f"Linux mount namespaces), so pytest runs them in the VM. Start it, in {REPO_ROOT}:\n"
-             "    vagrant up\n"
-             "  (the first time takes about 10 minutes), then run pytest again. "
-             "Trouble starting it: docs/vm.md.")
+        why = _text("vm.not_created") if state == "not_created" else \
+            _text("vm.not_running", state=state or _text("vm.unknown"))
+        _say(_text("vm.vm_down", why=why, root=REPO_ROOT))
         return EXIT_NO_VM
     remote = command(argv, cwd)
     tty = "--tty" if sys.stdout.isatty() and sys.stdin.isatty() else "--no-tty"
-    _say(f"running in the VM: {remote}")
+    _say(_text("vm.running_in_vm", command=remote))
     try:
         return subprocess.call([vagrant, "ssh", tty, "-c", remote], cwd=REPO_ROOT)
     except KeyboardInterrupt:

@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -34,6 +35,40 @@ def grade(tmp_path):
     def grade(targets, impl, *extra):
         return run_checks(list(targets), impl, tmp_path, *extra)
     return grade
+
+
+#: The language the known-bug variants are graded in: French, so that the run that proves a bug
+#: loses its points also proves a French learner reads why in French (tests/test_in_french.py).
+VARIANT_LANG = "fr"
+
+
+def _host_names():
+    """What a bug that writes outside the check's folder would change (/srv, /etc, ...)."""
+    return {top: sorted(os.listdir(top)) for top in ("/", "/srv", "/etc", "/opt", "/var", "/mnt")
+            if os.path.isdir(top)}
+
+
+@pytest.fixture(scope="session")
+def graded_variant(tmp_path_factory):
+    """``graded_variant(bug)``: the report of the bug's step graded once per test session, in
+    French, beside the reference solutions of the other steps (``report["host_changed"]``: the
+    run changed the host's top folders). Every test that needs a variant's run shares it."""
+    from tests.grading import severity_rule
+
+    runs: dict[str, dict] = {}
+
+    def graded(bug) -> dict:
+        if bug.id not in runs:
+            tmp = tmp_path_factory.mktemp(re.sub(r"[^\w.-]+", "-", bug.id)[:40])
+            folder = severity_rule.with_reference(bug, tmp / "impl")
+            before = _host_names()
+            report = run_checks([f"steps/{registry.get(bug.step).folder}"], str(folder), tmp,
+                                "--lang", VARIANT_LANG)
+            report["host_changed"] = _host_names() != before
+            runs[bug.id] = report
+        return runs[bug.id]
+
+    return graded
 
 
 def _devices():

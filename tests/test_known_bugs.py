@@ -1,8 +1,6 @@
 """Every classic learner mistake loses points on the check meant to catch it, as much as the
 severity of that check says (docs/grading.md)."""
 
-import os
-
 import pytest
 
 from mountlab import registry
@@ -12,18 +10,12 @@ from tests.grading import severity_rule
 BUGS = all_bugs()
 
 
-def _host_names():
-    """What a bug that writes outside the check's folder would change (/srv, /etc, ...)."""
-    return {top: sorted(os.listdir(top)) for top in ("/", "/srv", "/etc", "/opt", "/var", "/mnt")
-            if os.path.isdir(top)}
-
-
 @pytest.mark.parametrize("bug", BUGS, ids=[b.id for b in BUGS])
-def test_known_bug_loses_points_on_its_check(bug, grade, tmp_path):
-    folder = severity_rule.with_reference(bug, tmp_path / "impl")
-    before = _host_names()
-    report = grade([f"steps/{registry.get(bug.step).folder}"], str(folder))
-    assert _host_names() == before, "the buggy code wrote on the host, outside the check's folder"
+def test_known_bug_loses_points_on_its_check(bug, graded_variant):
+    # The run is shared with tests/test_in_french.py, which reads what it said.
+    report = graded_variant(bug)
+    assert not report["host_changed"], \
+        "the buggy code wrote on the host, outside the check's folder"
     (step,) = report["steps"]
     checks = {c["name"]: c for c in step["checks"]}
     assert bug.check in checks, f"no check named {bug.check} in step {bug.step}"

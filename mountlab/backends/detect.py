@@ -239,7 +239,9 @@ def probe_all(boot: bool = False) -> list[Probe]:
 
 
 def _lang() -> str:
-    return "fr" if os.environ.get("LANG", "").startswith("fr") else "en"
+    from mountlab import lang
+
+    return lang.current()
 
 
 def choose(wanted: str = "auto", lang: str | None = None) -> Probe:

@@ -58,11 +58,20 @@ def _add(zf: zipfile.ZipFile, name: str, data: bytes, executable: bool = False) 
 
 
 def build(out: Path, *, timeout: int = DEFAULT_TIMEOUT, hidden: bool = True,
-          kit: Path = registry.KIT_ROOT) -> list[str]:
-    """Write the autograder zip to ``out``; return the names it holds."""
+          kit: Path = registry.KIT_ROOT, lang: str = "en") -> list[str]:
+    """Write the autograder zip to ``out``; return the names it holds. ``lang`` is the language
+    the learners read their results in (a setting of the zip's ``run_autograder``)."""
+    import json
+
+    from mountlab.messages import say
+
+    if lang not in registry.LANGS:
+        raise ValueError(f"unknown language {lang!r}: one of {', '.join(registry.LANGS)}")
     run = (TEMPLATES / "run_autograder").read_text()
     run = run.replace("@TIMEOUT@", str(int(timeout)))
     run = run.replace("@HIDDEN@", "" if hidden else "--no-hidden")
+    run = run.replace("@LANG@", lang)
+    run = run.replace("@CRASHED@", json.dumps(say("grading.autograder_crashed", lang))[1:-1])
     out.parent.mkdir(parents=True, exist_ok=True)
     names = []
     with zipfile.ZipFile(out, "w") as zf:

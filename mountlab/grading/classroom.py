@@ -22,6 +22,7 @@ from typing import TextIO
 from mountlab import mountinfo, registry
 from mountlab.grading import grader, report
 from mountlab.grading.grader import Outcome
+from mountlab.messages import say
 
 HEADER = ["student", *(f"step{s.folder}" for s in registry.steps()), "total", "max_total",
           "status"]
@@ -128,7 +129,7 @@ def summary(outcomes: list[Outcome]) -> list[dict]:
     for s in registry.steps():
         points = [o.step_points(s.number) for o in outcomes]
         rows.append(_stats(s.label(), points))
-    rows.append(_stats("Total", [(o.total, o.max_total) for o in outcomes]))
+    rows.append(_stats(say("classreport.total"), [(o.total, o.max_total) for o in outcomes]))
     return rows
 
 
@@ -147,10 +148,15 @@ def print_summary(outcomes: list[Outcome], stream: TextIO | None = None) -> None
     for o in outcomes:
         key = o.status if o.status in ("ok", "timeout") else "error"
         statuses[key] = statuses.get(key, 0) + 1
-    counts = ", ".join(f"{n} {k}" for k, n in sorted(statuses.items()))
+    counts = ", ".join(say("classreport.status_count", count=n,
+                           status=say(f"classreport.status_word.{k}"))
+                       for k, n in sorted(statuses.items()))
+    title = say("classreport.graded_count", count=len(outcomes), statuses=counts)
+    words = {k: say(f"classreport.{k}") for k in ("max", "mean", "median", "full")}
     if not report.fancy(stream):
-        stream.write(f"{len(outcomes)} submissions graded ({counts})\n")
-        stream.write(f"{'':40} {'max':>5} {'mean':>7} {'median':>7} {'full':>6}\n")
+        stream.write(f"{title}\n")
+        stream.write(f"{'':40} {words['max']:>5} {words['mean']:>7} {words['median']:>7} "
+                     f"{words['full']:>6}\n")
         for r in rows:
             stream.write(f"{r['label'][:40]:40} {r['max']:>5} {r['mean']:>7.1f} "
                          f"{r['median']:>7.1f} {r['full']:>3}/{r['count']:<3}\n")
@@ -158,14 +164,23 @@ def print_summary(outcomes: list[Outcome], stream: TextIO | None = None) -> None
     from rich.console import Console  # lazily: only a terminal needs it
     from rich.table import Table
 
-    table = Table(title=f"{len(outcomes)} submissions graded ({counts})")
-    for name, justify in (("", "left"), ("max", "right"), ("mean", "right"),
-                          ("median", "right"), ("full points", "right")):
+    table = Table(title=title)
+    for name, justify in (("", "left"), (words["max"], "right"), (words["mean"], "right"),
+                          (words["median"], "right"), (words["full"], "right")):
         table.add_column(name, justify=justify)
     for r in rows:
         table.add_row(r["label"], str(r["max"]), f"{r['mean']:.1f}", f"{r['median']:.1f}",
                       f"{r['full']}/{r['count']}")
     Console(file=stream).print(table)
+
+
+def shown_status(status: str) -> str:
+    """A grading's status as the instructor reads it: ``ok``, ``timeout`` or ``error: why`` in
+    the words of the language of the run (the gradebook keeps the status tokens)."""
+    if status in ("ok", "timeout"):
+        return say(f"classreport.status_word.{status}")
+    why = status.removeprefix("error: ")
+    return say("classreport.status_error", why=why)
 
 
 class Progress:
@@ -181,7 +196,8 @@ class Progress:
             from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
             from rich.progress import Progress as Bar
 
-            self._bar = Bar(TextColumn("grading"), BarColumn(), MofNCompleteColumn(),
+            self._bar = Bar(TextColumn(say("classreport.progress")), BarColumn(),
+                            MofNCompleteColumn(),
                             TimeElapsedColumn(), TextColumn("{task.description}"),
                             console=Console(file=self.stream), transient=True)
             self._task = self._bar.add_task("", total=total)
@@ -189,7 +205,8 @@ class Progress:
 
     def __call__(self, outcome: Outcome, done: int, total: int) -> None:
         line = (f"[{done}/{total}] {outcome.student}: {outcome.total}/{outcome.max_total} "
-                f"{outcome.status.splitlines()[0][:100]} ({outcome.duration:.1f} s)")
+                f"{shown_status(outcome.status).splitlines()[0][:100]} "
+                f"({outcome.duration:.1f} s)")
         if self._bar is not None:
             self._bar.update(self._task, completed=done, description=outcome.student)
             if outcome.status != "ok":

@@ -32,6 +32,7 @@ from pathlib import Path
 from mountlab import fsutil, mountinfo, registry
 from mountlab.grading import bytecode
 from mountlab.grading.jail import NOTE
+from mountlab.messages import pattern, say
 from mountlab.sandbox import contain
 
 DEFAULT_TIMEOUT = 300.0
@@ -44,10 +45,9 @@ ZIP_LIMITS = {"files": 5000, "bytes": 100 << 20}
 # may not write (EACCES).
 _EROFS = re.compile(r"(?:Read-only file system|Permission denied): '([^']+)'"
                     r"|(/[^\s:']+): Read-only file system")
-_STRAY = re.compile(r"a process started during the check was still running at its end: "
-                    r"(.*?)\. Wait for")
+_STRAY = re.compile(pattern("sandbox.stray_processes", "processes"))
 _PID = re.compile(r"PID \d+ \((.*?)\)(?:, |$)")
-_LEAK = re.compile(r"left a mount on the host: (.*?)\. It was detached")
+_LEAK = re.compile(pattern("grading.leaked_check", "mounts"))
 
 
 @dataclass
@@ -98,20 +98,19 @@ def extract_zip(archive: Path, dest: Path) -> Path:
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise SubmissionError(f"not a readable zip file ({exc})") from None
+        raise SubmissionError(say("grading.zip_unreadable", error=exc)) from None
     with zf:
         infos = zf.infolist()
         if len(infos) > ZIP_LIMITS["files"]:
-            raise SubmissionError(f"the zip holds {len(infos)} files (at most "
-                                  f"{ZIP_LIMITS['files']})")
+            raise SubmissionError(say("grading.zip_too_many", count=len(infos),
+                                      limit=ZIP_LIMITS["files"]))
         if sum(i.file_size for i in infos) > ZIP_LIMITS["bytes"]:
-            raise SubmissionError("the zip unpacks to more than 100 MiB")
+            raise SubmissionError(say("grading.zip_too_big"))
         for info in infos:
             name = info.filename.replace("\\", "/")  # some Windows tools write backslashes
             parts = Path(name).parts
             if name.startswith("/") or ".." in parts or ":" in name:
-                raise SubmissionError(f"the zip holds a path outside its folder: "
-                                      f"{info.filename!r}")
+                raise SubmissionError(say("grading.zip_escapes", name=info.filename))
             if stat.S_ISLNK(info.external_attr >> 16):
                 continue  # a symlink could point anywhere on the grader's machine
             target = dest.joinpath(*parts)
@@ -162,11 +161,11 @@ def prepare(source: Path, scratch: Path) -> tuple[Path, list[str]]:
     elif source.is_dir():
         root = source
     else:
-        raise SubmissionError(f"{source} is neither a folder nor a .zip file")
+        raise SubmissionError(say("grading.not_folder_nor_zip", source=source))
     found = locate(root)
     if not found:
         names = ", ".join(f"steps/{s.folder}/{s.filename}" for s in registry.steps())
-        raise SubmissionError(f"no step file found (expected {names})")
+        raise SubmissionError(say("grading.no_step_file", names=names))
     impl = scratch / "impl"
     problems = []
     for number, path in sorted(found.items()):
@@ -184,7 +183,7 @@ def prepare(source: Path, scratch: Path) -> tuple[Path, list[str]]:
             shutil.copyfile(sibling, folder / sibling.name)
         shown = _shown(path, root)
         if not (folder / s.filename).exists():
-            problems.append(f"{shown} is larger than 1 MiB")
+            problems.append(say("grading.too_large", path=shown))
             continue
         problem = syntax_problem((folder / s.filename).read_bytes(), shown)
         if problem:
@@ -197,9 +196,9 @@ def syntax_problem(source: bytes, shown: str) -> str | None:
     try:
         ast.parse(source, filename=shown)
     except SyntaxError as exc:
-        return f"{shown} is not valid Python (line {exc.lineno}: {exc.msg})"
+        return say("grading.not_python_line", path=shown, line=exc.lineno, error=exc.msg)
     except (ValueError, UnicodeDecodeError) as exc:
-        return f"{shown} is not valid Python ({exc})"
+        return say("grading.not_python", path=shown, error=exc)
     return None
 
 
@@ -294,7 +293,8 @@ def grade_submission(source: Path, *, student: str | None = None,
     except SubmissionError as exc:
         outcome.status = f"error: {exc}"
     except Exception as exc:  # the grader's own failure must not stop a class
-        outcome.status = f"error: the grader failed: {type(exc).__name__}: {exc}"
+        outcome.status = "error: " + say("grading.grader_failed",
+                                         error=f"{type(exc).__name__}: {exc}")
     finally:
         outcome.duration = time.monotonic() - started
         if not keep:
@@ -394,9 +394,9 @@ def _grade_in(source: Path, scratch: Path, outcome: Outcome, *, timeout: float, 
     if timed_out:
         outcome.status = "timeout"
     elif outcome.report is None or outcome.report.get("partial"):
-        how = f"killed by {signal.Signals(code - 128).name}" if 128 < code < 160 else \
-            f"exit status {code}"
-        outcome.status = f"error: the grading run ended without a report ({how})"
+        how = say("grading.killed_by", signal=signal.Signals(code - 128).name) \
+            if 128 < code < 160 else say("grading.exit_status", code=code)
+        outcome.status = "error: " + say("grading.no_report", how=how)
         if outcome.report is None:  # not even collected: say what pytest said
             errors = [line for line in _tail(out / "stderr.txt", 4000).splitlines()
                       + _tail(out / "stdout.txt", 4000).splitlines()
@@ -409,17 +409,16 @@ def _grade_in(source: Path, scratch: Path, outcome: Outcome, *, timeout: float, 
 def _problems(outcome: Outcome, scratch: Path, leaked: list[str]) -> list[str]:
     problems = []
     if leaked:
-        problems.append("left mounts on the host (detached): " + ", ".join(leaked))
+        problems.append(say("grading.left_mounts_host", mounts=", ".join(leaked)))
     texts = [outcome.log] + [f"{c.get('reason', '')}\n{c.get('output', '')}"
                              for c in outcome.checks()]
     mounts = sorted({m for t in texts for found in _LEAK.findall(t) for m in found.split(", ")})
     if mounts and not leaked:
-        problems.append("left mounts behind in the grader's namespace (detached): "
-                        + ", ".join(mounts))
+        problems.append(say("grading.left_mounts_grader", mounts=", ".join(mounts)))
     outside = sorted({a or b for t in texts for a, b in _EROFS.findall(t)
                       if not mountinfo.within(a or b, str(scratch))})
     if outside:
-        problems.append("tried to write outside its folder (refused): " + ", ".join(outside[:5]))
+        problems.append(say("grading.wrote_outside", paths=", ".join(outside[:5])))
     stray = [line.split(": ", 1)[-1] for line in outcome.log.splitlines()
              if line.startswith(NOTE) and "still running" in line]
     # The check's sandbox killed them, but a submission that leaves daemons behind must show.
@@ -427,8 +426,8 @@ def _problems(outcome: Outcome, scratch: Path, leaked: list[str]) -> list[str]:
     commands = [c for text in stray for c in _PID.findall(text)]
     if commands:
         counts = {c: commands.count(c) for c in dict.fromkeys(commands)}
-        problems.append("left processes running (killed): " + ", ".join(
-            f"{c} (x{n})" if n > 1 else c for c, n in counts.items()))
+        problems.append(say("grading.left_processes", commands=", ".join(
+            f"{c} (x{n})" if n > 1 else c for c, n in counts.items())))
     return problems
 
 

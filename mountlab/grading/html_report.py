@@ -190,7 +190,8 @@ def _failures(outcomes: list[Outcome], lang: str) -> str:
             f'<div class="small">{_e(_label(step, lang))} · {_e(f.doc)} · <code>{_e(f.name)}'
             f"</code></div>"
             f"<details><summary>{_e(t('reasons', lang))}</summary><ul>{reasons}</ul>"
-            f"<p class=\"small\">{_e(t('who', lang))}: {_e(', '.join(sorted(f.learners)))}</p>"
+            f"<p class=\"small\">{_e(t('who_line', lang, who=', '.join(sorted(f.learners))))}"
+            "</p>"
             "</details></div>")
     return "".join(out)
 

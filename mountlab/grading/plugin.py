@@ -25,10 +25,15 @@ from pathlib import Path
 
 import pytest
 
-from mountlab import backends, impl, registry, sandbox
+from mountlab import backends, impl, messages, registry, sandbox
+from mountlab import lang as language
 from mountlab.grading import severity as sev
+from mountlab.messages import say
 
 DEFAULT_TIMEOUT = 10.0
+#: What loading a step's module says when it cannot (mountlab/impl.py).
+IMPORT_ERRORS = ["impl.missing", "impl.does_not_import", "impl.does_not_import_line",
+                 "impl.no_function"]
 
 
 @dataclass
@@ -75,7 +80,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="time limit of each graded check unless it sets its own "
                          f"(default {DEFAULT_TIMEOUT:g})")
     group.addoption("--lang", default=None, choices=registry.LANGS,
-                    help="language of the step titles (default from the locale)")
+                    help="language of the titles, reasons and summary (default: "
+                         "MOUNTLAB_LANG, then the locale: LC_ALL, LC_MESSAGES, LANG)")
 
 
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
@@ -106,8 +112,8 @@ def _choose_impl(config: pytest.Config) -> str:
 def pytest_configure(config: pytest.Config) -> None:
     chosen = _choose_impl(config)
     os.environ[impl.ENV] = chosen  # the checks' children and any subprocess grade the same code
-    lang = config.getoption("--lang") or ("fr" if os.environ.get("LANG", "").startswith("fr")
-                                          else "en")
+    # The checker processes, where the reasons are worded, are forked: they keep this choice.
+    lang = language.use(config.getoption("--lang"))
     config.pluginmanager.register(Grader(config, chosen, lang), "mountlab-grader")
 
 
@@ -144,10 +150,8 @@ class Grader:
             check = _check_id(item)
             result = self.results.get(check)
             if result is None:
-                # The docstring's first paragraph, on one line: what the check verifies.
-                doc = [" ".join((getattr(item, "obj", None).__doc__ or "").strip()
-                                .split("\n\n")[0].split())]
                 name = check.rsplit("::", 1)[-1]
+                doc = [_title(item, name, self.lang)]
                 hidden = bool(mark.kwargs.get("hidden"))
                 level = step.severity(name)
                 problem = sev.problem(level, mark.args[0], step.points)
@@ -210,9 +214,7 @@ class Grader:
             leaked = [after[i] for i in after.keys() - before.keys()]
             if leaked:
                 names = _detach(leaked)
-                raise sandbox.SandboxError(
-                    "left a mount on the host: " + ", ".join(names)
-                    + ". It was detached. Mount only inside the check's namespace.")
+                raise sandbox.SandboxError(say("grading.leaked_check", mounts=", ".join(names)))
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
@@ -231,7 +233,7 @@ class Grader:
         if report.failed and not result.reason:  # the first failing case explains the check
             why = reason(call.excinfo.value, registry.get(result.step))
             if report.when != "call":
-                why = f"the check could not run: {why}"
+                why = say("grading.could_not_run", why=why)
             case = item.nodeid[len(result.nodeid):]
             result.reason = f"{case} {why}" if case else why
             result.output = str(report.longrepr)
@@ -264,36 +266,35 @@ class Grader:
         tr = terminalreporter
         tr.section("mountlab", sep="=", bold=True)
         if self.impl != "steps":
-            tr.write_line(f"Graded code: {self.impl}")
+            tr.write_line(say("grading.graded_code", impl=self.impl))
         for step in steps:
             full = step.points == step.max_points
-            label = registry.get(step.number).label(self.lang)
-            tr.write_line(f"{label}: {step.points}/{step.max_points} points",
-                          green=full, red=not full, bold=True)
+            label = say("grading.step_label", number=step.number, title=step.title)
+            tr.write_line(say("grading.step_points", label=label, points=step.points,
+                              max_points=step.max_points), green=full, red=not full, bold=True)
             if step.capped:
                 tr.write_line(sev.capped_line(registry.get(step.number).points, self.lang),
                               red=True)
             if step.hidden_max_points:
-                tr.write_line(f"  + instructor-only checks: {step.hidden_points}/"
-                              f"{step.hidden_max_points} points")
+                tr.write_line(say("grading.hidden_points", points=step.hidden_points,
+                                  max_points=step.hidden_max_points))
             # The gravest first: a critical failure is what the learner must fix before anything.
             for check in sorted(step.checks, key=lambda c: sev.rank(c.severity)):
                 if check.passed:
                     continue
-                hidden = " [instructor-only]" if check.hidden else ""
+                hidden = say("grading.instructor_only") if check.hidden else ""
                 mark = sev.mark(self.lang) if check.severity == "critical" else ""
                 tr.write_line(f"  ✗ {mark}{check.doc} (-{check.max_points}){hidden}", red=True,
                               bold=bool(mark))
                 if check.why:
-                    tr.write_line(("      why critical: " if self.lang == "en" else
-                                   "      pourquoi critique : ") + check.why, red=True)
+                    tr.write_line(say("grading.why_critical", why=check.why), red=True)
                 if check.reason:
                     tr.write_line(f"      {check.reason}")
                 readme = registry.get(step.number).readme(self.lang)
-                tr.write_line(f"      read {readme}" + (f"#{check.section}" if check.section
-                                                         else ""))
+                tr.write_line(say("grading.read", path=readme + (
+                    f"#{check.section}" if check.section else "")))
             if not full:
-                tr.write_line(f"  Stuck? ./workshop hint {step.number}")
+                tr.write_line(say("grading.stuck", number=step.number))
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         from mountlab.sandbox import check, zygote
@@ -306,8 +307,7 @@ class Grader:
         leaked = [after[i] for i in after.keys() - self.host_before.keys()]
         if leaked:
             session.config.get_terminal_writer().line(
-                "mountlab: mounts left on the host by this run (now detached): "
-                + ", ".join(_detach(leaked)), red=True)
+                say("grading.leaked_run", mounts=", ".join(_detach(leaked))), red=True)
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         path = self.config.getoption("--mountlab-report")
         if path:
@@ -332,6 +332,15 @@ class Grader:
         }
 
 
+def _title(item: pytest.Item, name: str, lang: str) -> str:
+    """What the check verifies, on one line: its title in the ``messages.toml`` beside its file,
+    else its docstring's first paragraph (checks written outside the kit's steps)."""
+    title = messages.beside(item.path).get(f"{name}.title", lang)
+    if title is None:
+        title = (getattr(item, "obj", None).__doc__ or "").strip().split("\n\n")[0]
+    return " ".join(title.split())
+
+
 def _check_id(item: pytest.Item) -> str:
     """The node ID without the parametrization: all the cases of a check share it."""
     return item.nodeid.split("[", 1)[0]
@@ -343,21 +352,19 @@ def reason(exc: BaseException, step: registry.Step | None) -> str:
         return _raised_by_learner_code(exc, step)
     if isinstance(exc, sandbox.ChildRaised):
         if exc.exc_type == "AssertionError":
-            return (exc.message.splitlines() or ["a check failed"])[0]
+            return (exc.message.splitlines() or [say("grading.a_check_failed")])[0]
         if exc.exc_type == "Failed" and "DID NOT RAISE" in exc.text:
             expected = re.search(r"DID NOT RAISE <class '(?:\w+\.)*(\w+)'>", exc.text)
-            return (f"your code returned normally where it should raise "
-                    f"{expected.group(1) if expected else 'an error'}")
+            return say("grading.did_not_raise",
+                       expected=expected.group(1) if expected else say("grading.an_error"))
         last = exc.text.splitlines()[-1] if exc.text else exc.exc_type
         where = re.findall(r'File "([^"]+)", line \d+', exc.text)
         if exc.exc_type == "FileNotFoundError" and where and \
                 os.path.basename(where[-1]).startswith("test_"):
-            return (f"a file the check expected is gone ({last}): your code removed or never "
-                    "made it")
+            return say("grading.file_gone", last=last)
         if "[Errno 30]" in last:
-            return (f"your code raised {last}: during a check only the check's own folders are "
-                    "writable, so this path reached the host's files, not the check's")
-        return f"your code raised {last}"
+            return say("grading.read_only_host", said=say("grading.raised", error=last))
+        return say("grading.raised", error=last)
     if isinstance(exc, sandbox.SandboxError):
         return exc.text.splitlines()[0]
     return f"{type(exc).__name__}: {exc}".splitlines()[0]
@@ -370,14 +377,16 @@ def _raised_by_learner_code(exc: sandbox.ChildRaised, step: registry.Step | None
         # Name the file that raised it: step 5's check may reach step 4's skeleton.
         where = re.findall(r'File "([^"]+)", line \d+', exc.text)
         culprit = _relative(where[-1]) if where else (
-            f"steps/{step.folder}/{step.filename}" if step else "the step")
-        return f"not written yet: {culprit} still raises NotImplementedError; fill in its TODOs"
-    first = (exc.message.splitlines() or [""])[0][:300]
-    said = f"your code raised {exc.exc_type}: {first}" if first else \
-        f"your code raised {exc.exc_type}"
+            f"steps/{step.folder}/{step.filename}" if step else say("grading.the_step"))
+        return say("grading.not_written", path=culprit)
+    message = exc.message
+    if exc.exc_type == "StepImportError":  # the kit's words, from the learner's process: reword
+        message = messages.reword(message, IMPORT_ERRORS)
+    first = (message.splitlines() or [""])[0][:300]
+    said = say("grading.raised_message", error=exc.exc_type, message=first) if first else \
+        say("grading.raised", error=exc.exc_type)
     if "[Errno 30]" in first:
-        return (f"{said}: during a check only the check's own folders are writable, so this path "
-                "reached the host's files, not the check's")
+        return say("grading.read_only_host", said=said)
     return said
 
 

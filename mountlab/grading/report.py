@@ -21,6 +21,7 @@ from xml.sax.saxutils import escape, quoteattr
 from mountlab import registry
 from mountlab.grading import severity as sev
 from mountlab.grading.grader import Outcome
+from mountlab.messages import say
 
 FORMATS = ("table", "json", "junit", "gradescope", "github")
 OUTPUT_LIMIT = 8000  # per test: Gradescope and GitHub show it in a page, not a log viewer
@@ -46,11 +47,8 @@ def _penalty(step: dict) -> int:
 
 def _penalty_name(step: dict, lang: str = "en") -> str:
     s = registry.get(step["number"])
-    if lang == "fr":
-        return (f"{s.label(lang)} : un test critique a échoué, l'étape compte au plus "
-                f"{sev.cap(s.points)} points sur {s.points}")
-    return (f"{s.label(lang)}: a critical check failed, the step counts at most "
-            f"{sev.cap(s.points)} of its {s.points} points")
+    return say("grading.penalty_name", lang, label=s.label(lang), cap=sev.cap(s.points),
+               points=s.points)
 
 
 def _by_severity(checks: list[dict]) -> list[dict]:
@@ -67,22 +65,22 @@ def _feedback(check: dict, lang: str = "en") -> str:
     if check["passed"]:
         return ""
     lines = [line for line in (_critical_line(check, lang),
-                               check.get("reason") or "this check failed") if line]
+                               check.get("reason") or say("grading.check_failed", lang))
+             if line]
     readme = registry.get(check["step"]).readme(lang)
     section = check.get("section")
-    lines.append(f"Read {readme}" + (f"#{section}" if section else ""))
+    lines.append(say("grading.read_file", lang, path=readme + (f"#{section}" if section else "")))
     if check.get("output"):
         lines += ["", check["output"]]
     return _clip("\n".join(lines))
 
 
-def _status_note(outcome: Outcome) -> str:
+def _status_note(outcome: Outcome, lang: str | None = None) -> str:
     if outcome.status == "ok":
         return ""
     if outcome.status == "timeout":
-        return ("The grading of this submission did not finish within its time limit and was "
-                "stopped; the points are those of the checks that finished before.")
-    return f"Grading problem: {outcome.status[len('error: '):]}"
+        return say("grading.timed_out_note", lang)
+    return say("grading.grading_problem", lang, problem=outcome.status[len("error: "):])
 
 
 # -- json -----------------------------------------------------------------------------------------
@@ -106,13 +104,14 @@ def to_gradescope(outcome: Outcome, lang: str = "en") -> dict:
     critical = []
     for step, checks in _checks_by_step(outcome):
         s = registry.get(step["number"])
-        summary.append(f"- {s.label(lang)}: {step['points']}/{step['max_points']} points")
+        summary.append(say("grading.summary_line", lang, label=s.label(lang),
+                           points=step["points"], max_points=step["max_points"]))
         for index, check in enumerate(checks, 1):
             if _critical_line(check, lang):
-                critical.append(f"- {s.label(lang)}: {check['doc']}: "
-                                f"{_critical_line(check, lang)}")
+                critical.append(say("grading.critical_line", lang, label=s.label(lang),
+                                    doc=check["doc"], why=_critical_line(check, lang)))
             tests.append({
-                "name": f"{s.label(lang)}: {check['doc']}",
+                "name": say("grading.check_name", lang, label=s.label(lang), doc=check["doc"]),
                 "number": f"{s.number}.{index}",
                 "score": check["points"],
                 "max_score": check["max_points"],
@@ -132,11 +131,9 @@ def to_gradescope(outcome: Outcome, lang: str = "en") -> dict:
                           "tags": [f"step{s.folder}", "critical"], "visibility": "visible"})
     note = _status_note(outcome)
     if critical:  # first, with why: these are what to fix before anything else
-        head = "**Critical checks failed (fix these first):**" if lang == "en" else \
-            "**Tests critiques échoués (à corriger d'abord) :**"
-        critical = [head, *critical, ""]
+        critical = [say("grading.critical_head", lang), *critical, ""]
     output = "\n".join(([f"**{note}**", ""] if note else []) + critical + summary) or \
-        "No check ran for this submission."
+        say("grading.no_check_ran", lang)
     return {
         "score": outcome.total,
         "execution_time": int(round(outcome.duration)),
@@ -154,8 +151,7 @@ def to_gradescope(outcome: Outcome, lang: str = "en") -> dict:
 def gradescope_failure(message: str, execution_time: float = 0.0) -> dict:
     """The results.json to write when grading itself failed: Gradescope still needs one."""
     return {"score": 0, "execution_time": int(round(execution_time)),
-            "output": f"The autograder could not grade this submission: {message}. "
-                      "Please tell your instructor.",
+            "output": say("grading.autograder_failed", message=message),
             "output_format": "text", "visibility": "visible", "stdout_visibility": "hidden",
             "extra_data": {"status": f"error: {message}"}, "tests": []}
 
@@ -182,9 +178,9 @@ def to_github(outcome: Outcome, lang: str = "en") -> dict:
         s = registry.get(step["number"])
         for check in checks:
             filename = check["nodeid"].split("::", 1)[0]
-            could_not_run = check.get("reason", "").startswith("the check could not run")
+            could_not_run = _could_not_run(check.get("reason", ""))
             tests.append({
-                "name": f"{s.label(lang)}: {check['doc']}",
+                "name": say("grading.check_name", lang, label=s.label(lang), doc=check["doc"]),
                 "status": "pass" if check["passed"] else ("error" if could_not_run else "fail"),
                 "score": check["points"],
                 "message": _feedback(check, lang),
@@ -203,8 +199,9 @@ def to_github(outcome: Outcome, lang: str = "en") -> dict:
     else:
         status = "pass" if tests and all(t["status"] == "pass" for t in tests) else "fail"
     if outcome.status != "ok":
-        tests.append({"name": "Grading of the submission", "status": "error", "score": 0,
-                      "message": _status_note(outcome), "test_code": "", "filename": "",
+        tests.append({"name": say("grading.grading_of_submission", lang), "status": "error",
+                      "score": 0, "message": _status_note(outcome, lang), "test_code": "",
+                      "filename": "",
                       "line_no": 0, "duration": round(outcome.duration, 3)})
     return {"version": 1, "status": status, "max_score": outcome.max_total, "tests": tests}
 
@@ -252,17 +249,17 @@ def fancy(stream: TextIO | None = None) -> bool:
 
 def to_table(outcome: Outcome, lang: str = "en") -> str:
     """Plain text: one line per step, and the reason for each lost check."""
-    lines = [f"{outcome.student}: {outcome.total}/{outcome.max_total} points "
-             f"({outcome.status}, {outcome.duration:.1f} s)"]
+    lines = [_table_head(outcome, lang)]
     for step, checks in _checks_by_step(outcome):
         s = registry.get(step["number"])
         points, max_points = outcome.step_points(s.number)
-        lines.append(f"  {s.label(lang)}: {points}/{max_points}")
+        lines.append(say("grading.table_step", lang, label=s.label(lang), points=points,
+                         max_points=max_points))
         if step.get("capped"):
             lines.append("  " + sev.capped_line(s.points, lang))
         for check in _by_severity(checks):
             if not check["passed"]:
-                hidden = " [instructor-only]" if check.get("hidden") else ""
+                hidden = say("grading.instructor_only", lang) if check.get("hidden") else ""
                 lines.append(f"    ✗ {_mark(check, lang)}{check['doc']} "
                              f"(-{check['max_points']}){hidden}")
                 if _critical_line(check, lang):
@@ -270,6 +267,19 @@ def to_table(outcome: Outcome, lang: str = "en") -> str:
                 if check.get("reason"):
                     lines.append(f"        {check['reason'].splitlines()[0][:200]}")
     return "\n".join(lines) + "\n"
+
+
+def _table_head(outcome: Outcome, lang: str) -> str:
+    return say("grading.table_head", lang, student=outcome.student, total=outcome.total,
+               max_total=outcome.max_total, status=outcome.status, duration=outcome.duration)
+
+
+def _could_not_run(reason: str) -> bool:
+    """The plugin's reason says the check could not run at all, in any language."""
+    from mountlab import lang as language
+
+    return any(reason.startswith(say("grading.could_not_run", code, why="").rstrip())
+               for code in language.LANGS)
 
 
 def _mark(check: dict, lang: str = "en") -> str:
@@ -283,16 +293,15 @@ def print_table(outcome: Outcome, lang: str = "en") -> None:
     from rich.console import Console  # lazily: only a terminal needs it
     from rich.table import Table
 
-    table = Table(title=f"{outcome.student}: {outcome.total}/{outcome.max_total} points "
-                        f"({outcome.status}, {outcome.duration:.1f} s)")
-    table.add_column("Step")
-    table.add_column("Points", justify="right")
-    table.add_column("Lost checks")
+    table = Table(title=_table_head(outcome, lang))
+    table.add_column(say("grading.column_step", lang))
+    table.add_column(say("grading.column_points", lang), justify="right")
+    table.add_column(say("grading.column_lost", lang))
     for step, checks in _checks_by_step(outcome):
         s = registry.get(step["number"])
         points, max_points = outcome.step_points(s.number)
         lost = "\n".join(f"✗ {_mark(c, lang)}{c['doc']} (-{c['max_points']})"
-                         + (" [instructor-only]" if c.get("hidden") else "")
+                         + (say("grading.instructor_only", lang) if c.get("hidden") else "")
                          for c in _by_severity(checks) if not c["passed"])
         style = "green" if points == max_points else "red"
         table.add_row(s.label(lang), f"[{style}]{points}/{max_points}[/]", lost)

@@ -10,15 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from mountlab.messages import say
 from mountlab.registry import SEVERITIES
 
 MINOR_SHARE = 5  # a minor check is worth at most 1/MINOR_SHARE of its step
-
-#: The words a learner reads, by language.
-LABELS = {
-    "en": {"critical": "critical", "major": "major", "minor": "minor"},
-    "fr": {"critical": "critique", "major": "majeur", "minor": "mineur"},
-}
 
 
 def cap(step_points: int) -> int:
@@ -41,13 +36,14 @@ def rank(severity: str) -> int:
     return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
 
 
-def label(severity: str, lang: str = "en") -> str:
-    return LABELS.get(lang, LABELS["en"]).get(severity, severity)
+def label(severity: str, lang: str | None = None) -> str:
+    """The word a learner reads for ``severity`` (grading.toml), the name itself if unknown."""
+    return say(f"grading.severity.{severity}", lang) if severity in SEVERITIES else severity
 
 
-def mark(lang: str = "en") -> str:
+def mark(lang: str | None = None) -> str:
     """What precedes a failed critical check: "CRITICAL: " / "CRITIQUE : "."""
-    return "CRITIQUE : " if lang == "fr" else "CRITICAL: "
+    return say("grading.critical_mark", lang)
 
 
 def problem(severity: str | None, points: int, step_points: int) -> str:
@@ -61,10 +57,6 @@ def problem(severity: str | None, points: int, step_points: int) -> str:
     return ""
 
 
-def capped_line(step_points: int, lang: str = "en") -> str:
+def capped_line(step_points: int, lang: str | None = None) -> str:
     """The line that tells a learner why a step gives only half its points."""
-    if lang == "fr":
-        return (f"  Un test critique a échoué : l'étape compte au plus {cap(step_points)} points "
-                f"sur {step_points} tant qu'il échoue.")
-    return (f"  A critical check failed: the step counts at most {cap(step_points)} of its "
-            f"{step_points} points until it passes.")
+    return say("grading.capped", lang, cap=cap(step_points), points=step_points)

@@ -23,9 +23,10 @@ if TYPE_CHECKING:
 __all__ = ["main", "build_parser"]
 
 # name -> (module, one-line help shown before the module is imported)
+# name -> (module, key of its one-line help in mountlab/messages/help.toml)
 _PLUGINS = {
-    "image": ("mountlab.runtime.images.cli", "build, import, list and remove images"),
-    "volume": ("mountlab.runtime.volumes", "create, list, inspect and remove named volumes"),
+    "image": ("mountlab.runtime.images.cli", "help.container.image_commands"),
+    "volume": ("mountlab.runtime.volumes", "help.container.volume_commands"),
 }
 
 
@@ -54,7 +55,7 @@ def _exec(args: argparse.Namespace) -> int:
 
 
 def _plugin(sub: Any, name: str, load: bool) -> None:
-    module_name, help_text = _PLUGINS[name]
+    module_name, help_key = _PLUGINS[name]
     if load:
         import importlib
 
@@ -68,7 +69,7 @@ def _plugin(sub: Any, name: str, load: bool) -> None:
             return
     import argparse
 
-    stub = sub.add_parser(name, help=help_text, add_help=False)
+    stub = sub.add_parser(name, help=_help(help_key), add_help=False)
     stub.add_argument("rest", nargs=argparse.REMAINDER)
     path = module_name.replace(".", "/") + ".py"
 
@@ -78,6 +79,13 @@ def _plugin(sub: Any, name: str, load: bool) -> None:
         return 125
 
     stub.set_defaults(func=missing)
+
+
+def _help(key: str) -> str:
+    """A help text (help.toml), in MOUNTLAB_LANG's language or the locale's."""
+    from mountlab.messages import say
+
+    return say(key)
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
@@ -93,46 +101,38 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
     argv = sys.argv[1:] if argv is None else argv
     first = next((a for a in argv if not a.startswith("-")), None)
-    parser = _Parser(prog="container", description="A toy container runtime whose volumes are "
-                     "mounted by the workshop's steps (MOUNTLAB_IMPL chooses whose code).")
+    parser = _Parser(prog="container", description=_help("help.container.description"))
     sub = parser.add_subparsers(dest="command_name", metavar="COMMAND")
 
     run = sub.add_parser(
-        "run", help="run a command in a new container",
-        description="Run COMMAND (default: the image's shell) in a new container whose root is "
-                    "an overlay of IMAGE. Exit status: the command's; 125 the runtime failed, "
-                    "126 the command cannot run, 127 it was not found. A container lives as long "
-                    "as its command: there are no stopped containers.")
-    run.add_argument("--rm", action="store_true",
-                     help="also remove the container's anonymous volumes when it exits")
-    run.add_argument("--name", help="a name for ps, inspect and exec (default: the short id)")
-    run.add_argument("--hostname", help="the container's host name (default: the short id)")
+        "run", help=_help("help.container.run"),
+        description=_help("help.container.run_description"))
+    run.add_argument("--rm", action="store_true", help=_help("help.container.rm"))
+    run.add_argument("--name", help=_help("help.container.name"))
+    run.add_argument("--hostname", help=_help("help.container.hostname"))
     run.add_argument("-v", "--volume", action="append", metavar="SPEC",
-                     help="SRC:DST[:MODES] or DST, Docker's grammar, parsed by step 5")
+                     help=_help("help.container.volume"))
     run.add_argument("--mount", action="append", metavar="SPEC",
-                     help="type=bind|volume|tmpfs,source=..,target=..[,readonly]"
-                          "[,bind-propagation=..]")
+                     help=_help("help.container.mount"))
     # Docker habits: stdin and the terminal are always passed through, so these change nothing.
     run.add_argument("-i", "--interactive", action="store_true", help=argparse.SUPPRESS)
     run.add_argument("-t", "--tty", action="store_true", help=argparse.SUPPRESS)
-    run.add_argument("image", metavar="IMAGE", help="an image name (./container image ls) or "
-                     "the path of a root filesystem")
+    run.add_argument("image", metavar="IMAGE", help=_help("help.container.image"))
     run.add_argument("command", metavar="COMMAND", nargs=argparse.REMAINDER,
-                     help="the command and its arguments")
+                     help=_help("help.container.command"))
     run.set_defaults(func=_run)
 
-    ps = sub.add_parser("ps", help="list running containers")
-    ps.add_argument("-q", "--quiet", action="store_true", help="only the ids")
+    ps = sub.add_parser("ps", help=_help("help.container.ps"))
+    ps.add_argument("-q", "--quiet", action="store_true", help=_help("help.container.quiet"))
     ps.add_argument("--format", choices=["table", "json"], default="table")
     ps.set_defaults(func=_ps)
 
-    inspect = sub.add_parser("inspect", help="show a container's record and its mounts as seen "
-                             "from inside (JSON)")
-    inspect.add_argument("containers", nargs="+", metavar="CONTAINER", help="id, id prefix or "
-                         "name")
+    inspect = sub.add_parser("inspect", help=_help("help.container.inspect"))
+    inspect.add_argument("containers", nargs="+", metavar="CONTAINER",
+                         help=_help("help.container.containers"))
     inspect.set_defaults(func=_inspect)
 
-    exec_ = sub.add_parser("exec", help="run a command inside a running container")
+    exec_ = sub.add_parser("exec", help=_help("help.container.exec"))
     exec_.add_argument("-i", "--interactive", action="store_true", help=argparse.SUPPRESS)
     exec_.add_argument("-t", "--tty", action="store_true", help=argparse.SUPPRESS)
     exec_.add_argument("container", metavar="CONTAINER")

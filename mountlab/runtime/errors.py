@@ -41,33 +41,37 @@ def warn(message: str) -> None:
 
 def readme(number: int) -> str:
     """The README of step ``number``, for "see ..." at the end of a message."""
-    from mountlab import registry
+    from mountlab import lang, registry
 
-    return registry.get(number).readme()
+    return registry.get(number).readme(lang.chosen())
 
 
 def learner_bug(exc: learner.StepFailed, call: str) -> None:
     """A step raised something other than a clear refusal: show where in the learner's file,
     then raise the ``RunError`` naming the step and its README."""
+    from mountlab.messages import say
+
     frames = learner.learner_frames(exc.error)
     if frames and not isinstance(exc.error, OSError):
-        sys.stderr.write(f"Traceback (the steps' code only):\n{frames}")
-    raise RunError(f"step {exc.step}: {call} raised {learner.describe(exc.error)}; see "
-                   f"{readme(exc.step)}") from None
+        sys.stderr.write(f"{say('container.traceback')}\n{frames}")
+    raise RunError(say("container.learner_bug", number=exc.step, call=call,
+                       error=learner.describe(exc.error), readme=readme(exc.step))) from None
 
 
 def report(exc: BaseException) -> None:
     """The last words of a process of the container that failed (the keeper): one line."""
     if isinstance(exc, SystemExit):
         return
+    from mountlab.messages import say
+
     if isinstance(exc, (RunError, learner.StepNotReady)):
         error(str(exc))
     elif isinstance(exc, OSError):
-        error(f"cannot start the container: {exc}")
+        error(say("container.cannot_start", error=exc))
     elif isinstance(exc, KeyboardInterrupt):
-        error("interrupted")
+        error(say("container.interrupted"))
     else:
         import traceback
 
         traceback.print_exc()
-        error(f"the runtime failed: {type(exc).__name__}: {exc}")
+        error(say("container.runtime_failed", error=f"{type(exc).__name__}: {exc}"))

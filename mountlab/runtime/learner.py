@@ -21,15 +21,20 @@ class StepFailed(Exception):
     """A step's code raised; ``step`` is where (the innermost step file in the traceback)."""
 
     def __init__(self, step: int, function: str, error: BaseException) -> None:
-        super().__init__(f"{function}() failed: {describe(error)}")
+        from mountlab.messages import say
+
+        super().__init__(say("container.step_failed", function=function, error=describe(error)))
         self.step, self.function, self.error = step, function, error
 
 
 def _label(number: int) -> tuple[str, str]:
-    from mountlab import registry
+    from mountlab import lang, registry
+    from mountlab.messages import say
 
     s = registry.get(number)
-    return f"step {s.number} ({s.title['en']})", s.readme()
+    chosen = lang.chosen()
+    return (say("container.step_label", number=s.number, title=s.title[chosen]),
+            s.readme(chosen))
 
 
 def _step_files() -> dict[str, int]:
@@ -80,6 +85,12 @@ def learner_frames(error: BaseException) -> str:
     return "".join(traceback.format_list(frames))
 
 
+def _say(key: str, **fields: Any) -> str:
+    from mountlab.messages import say  # only on the way to an error: ./container starts fast
+
+    return say(key, **fields)
+
+
 def call(number: int, function: str, *args: Any, **kwargs: Any) -> Any:
     """``impl.step(number).<function>(*args, **kwargs)``, with readiness errors explained."""
     from mountlab import impl
@@ -89,18 +100,20 @@ def call(number: int, function: str, *args: Any, **kwargs: Any) -> Any:
     except impl.StepImportError as exc:
         which = _step_of_import_error(exc, number)
         label, readme = _label(which)
-        raise StepNotReady(f"{label} cannot be used: {exc}; read {readme}") from None
+        raise StepNotReady(_say("container.cannot_be_used", label=label, error=exc,
+                                readme=readme)) from None
     try:
         return getattr(module, function)(*args, **kwargs)
     except NotImplementedError as exc:
         which = _origin(exc, number)
         label, readme = _label(which)
         detail = f" ({exc})" if str(exc) else ""
-        raise StepNotReady(f"{label} is not done yet: its code raises NotImplementedError"
-                           f"{detail}; write it following {readme}") from None
+        raise StepNotReady(_say("container.not_done", label=label, detail=detail,
+                                readme=readme)) from None
     except impl.StepImportError as exc:  # an earlier step, loaded by this one
         which = _step_of_import_error(exc, number)
         label, readme = _label(which)
-        raise StepNotReady(f"{label} cannot be used: {exc}; read {readme}") from None
+        raise StepNotReady(_say("container.cannot_be_used", label=label, error=exc,
+                                readme=readme)) from None
     except Exception as exc:
         raise StepFailed(_origin(exc, number), function, exc) from exc

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from mountlab.messages import say
 from mountlab.runtime import learner, rootfs
 from mountlab.runtime.errors import RunError, learner_bug, readme, warn
 from mountlab.runtime.spec import Tmpfs, clean_target
@@ -72,14 +73,13 @@ def _setup_volumes(plan: dict[str, Any], group: list[Volume]) -> list[str]:
             where = learner.call(4, "resolve_target", merged, v.target)
         except learner.StepFailed as exc:
             if isinstance(exc.error, OSError):
-                raise RunError(f"step 4: resolve_target refused {v.target}: "
-                               f"{learner.describe(exc.error)}") from None
+                raise RunError(say("container.resolve_refused", target=v.target,
+                                   error=learner.describe(exc.error))) from None
             learner_bug(exc, f"resolve_target({merged!r}, {v.target!r})")
         if not isinstance(where, (str, os.PathLike)) or not rootfs.inside(
                 merged, where, root_is_real=True):
-            raise RunError(f"step 4: resolve_target({merged!r}, {v.target!r}) returned "
-                           f"{where!r}, outside the container's root filesystem; refusing to "
-                           f"mount there (see {readme(4)})")
+            raise RunError(say("container.resolved_outside", rootfs=merged, target=v.target,
+                               where=where, readme=readme(4)))
         resolved.append((v, where))
     for v, where in resolved:  # every target accepted: only now is anything created
         if v.kind == "bind" and not os.path.lexists(v.source):
@@ -89,24 +89,24 @@ def _setup_volumes(plan: dict[str, Any], group: list[Volume]) -> list[str]:
                 learner.call(1, "setup_volume", v.source, os.fspath(where))
             except learner.StepFailed as exc:
                 if isinstance(exc.error, OSError):
-                    raise RunError(f"cannot create the bind source {v.source}: "
-                                   f"{learner.describe(exc.error)}") from None
+                    raise RunError(say("container.cannot_create_source", source=v.source,
+                                       error=learner.describe(exc.error))) from None
                 learner_bug(exc, f"setup_volume({v.source!r}, {os.fspath(where)!r})")
     try:
         mounted = learner.call(4, "setup_container_volumes", plan["cid"], merged, group)
     except learner.StepFailed as exc:
         if isinstance(exc.error, OSError):
-            raise RunError(f"cannot mount the volumes: {learner.describe(exc.error)}") from None
+            raise RunError(say("container.cannot_mount_volumes",
+                               error=learner.describe(exc.error))) from None
         learner_bug(exc, "setup_container_volumes()")
     if not isinstance(mounted, (list, tuple)) or len(mounted) != len(group):
-        warn(f"step 4: setup_container_volumes() returned {mounted!r:.80} for {len(group)} "
-             f"volume(s); it must return the list of host paths it mounted (see {readme(4)})")
+        warn(say("container.wrong_return", returned=f"{mounted!r:.80}", count=len(group),
+                 readme=readme(4)))
     mounted = [os.fspath(p) for p in mounted or ()]
     escaped = [p for p in mounted if not rootfs.inside(merged, p, root_is_real=True)]
     if escaped:
         _teardown_volumes(plan["cid"], mounted)
-        raise RunError(f"step 4 mounted {escaped[0]}, outside the container's root filesystem; "
-                       f"refused (see {readme(4)})")
+        raise RunError(say("container.mounted_outside", path=escaped[0], readme=readme(4)))
     return mounted
 
 
@@ -144,8 +144,8 @@ def _enforce(plan: dict[str, Any], volumes: list[Volume]) -> None:
                 if parent == top:  # not inside another volume, which may well be writable
                     fixed.append(point)
                     if len(fixed) == 1:
-                        warn(f"{v.target} was asked read-only but {point} was left writable: "
-                             f"the runtime made it read-only (see {readme(2)})")
+                        warn(say("container.left_writable", target=v.target, point=point,
+                                 readme=readme(2)))
         for point in dict.fromkeys(fixed):
             syscalls.mount_setattr(point, syscalls.MOUNT_ATTR_RDONLY)
     for v in volumes:
@@ -175,5 +175,4 @@ def _teardown_volumes(cid: str, mounted: list[str]) -> None:
     try:
         learner.call(4, "teardown_container_volumes", cid, mounted)
     except (learner.StepNotReady, learner.StepFailed) as exc:
-        warn(f"unmounting the volumes through step 4: {exc}; the kernel drops them with the "
-             "container's mount namespace anyway")
+        warn(say("container.teardown_failed", error=exc))

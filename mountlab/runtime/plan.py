@@ -26,6 +26,7 @@ import os
 import stat
 
 from mountlab.errors import VolumeSpecError
+from mountlab.messages import say
 from mountlab.runtime import learner, rootfs, spec, state
 from mountlab.runtime.errors import RunError, learner_bug, readme
 from mountlab.runtime.spec import Tmpfs, clean_target
@@ -84,14 +85,14 @@ def _parse_volume(text: str) -> Volume:
             raise RunError(_naming(str(exc.error), "-v", text)) from None
         learner_bug(exc, f"parse_volume_spec({text!r})")
     if not isinstance(volume, Volume):
-        raise RunError(f"step 5: parse_volume_spec({text!r}) returned {volume!r}, not a Volume; "
-                       f"see {readme(5)}")
+        raise RunError(say("container.not_a_volume", spec=text, got=volume, readme=readme(5)))
     return volume
 
 
 def _naming(message: str, flag: str, text: str) -> str:
     """Docker's wording, plus the spec when the wording does not show it (``invalid mode: x``)."""
-    return message if f"'{text}'" in message else f"{message} (in {flag} '{text}')"
+    return message if f"'{text}'" in message else \
+        say("container.in_flag", message=message, flag=flag, spec=text)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -103,14 +104,14 @@ def _image(ref: str) -> tuple[str, str, dict[str, Any]]:
     root filesystem directory (``./rootfs``, ``/srv/rootfs``)."""
     if ref.startswith(("/", "./", "../")):
         if not os.path.isdir(ref):
-            raise RunError(f"image root filesystem not found: {ref}")
+            raise RunError(say("container.rootfs_not_found", path=ref))
         return ref, os.path.realpath(ref), {}
     lower = state.image_rootfs(ref)
     if "/" in ref or not ref or not os.path.isdir(lower):
         how = (f"./container image build {ref}" if ref in ("busybox", "debian", "ubuntu")
                else f"./container image import {ref} FILE.tar")
-        raise RunError(f"Unable to find image '{ref}' locally: build it with {how} "
-                       "(./container image ls lists the images)")
+        raise RunError(say("container.build_image", docker=f"Unable to find image '{ref}' "
+                           "locally", how=how))
     return ref, os.path.realpath(lower), {"path": os.path.dirname(lower)}
 
 
@@ -135,7 +136,7 @@ def _default_command(lower: str, config: dict[str, Any]) -> list[str]:
     for shell in ("/bin/bash", "/bin/sh"):
         if os.path.lexists(rootfs.resolve_in_root(lower, shell)):
             return [shell]
-    raise RunError("no command given and the image has no /bin/bash or /bin/sh")
+    raise RunError(say("container.no_command"))
 
 
 def _is_dir_source(m: Volume | Tmpfs) -> bool:
@@ -146,7 +147,8 @@ def _is_dir_source(m: Volume | Tmpfs) -> bool:
     except FileNotFoundError:
         return True  # -v creates a missing source as a directory
     except OSError as exc:
-        raise RunError(f"cannot use bind source {m.source}: {exc.strerror}") from None
+        raise RunError(say("container.bad_bind_source", source=m.source,
+                           error=exc.strerror)) from None
 
 
 def _check_against_image(lower: str, mounts: list[tuple[str, Volume | Tmpfs]]) -> None:
@@ -158,29 +160,24 @@ def _check_against_image(lower: str, mounts: list[tuple[str, Volume | Tmpfs]]) -
         try:
             host = rootfs.resolve_in_root(lower, target)
         except OSError as exc:
-            raise RunError(f"cannot resolve {target} in the image: {exc.strerror}: "
-                           f"'{text}'") from None
+            raise RunError(say("container.cannot_resolve", target=target, error=exc.strerror,
+                               spec=text)) from None
         inner = "/" + os.path.relpath(host, lower).removeprefix(".").lstrip("/")
         if inner == "/":
-            raise RunError(f"invalid mount path: '{target}' leads to the container's / through "
-                           f"the image's symlinks: '{text}'")
+            raise RunError(say("container.leads_to_root", target=target, spec=text))
         if inner == "/proc" or inner.startswith("/proc/"):
-            raise RunError(f"invalid mount path: '{target}' leads into /proc through the image's "
-                           f"symlinks: '{text}'")
+            raise RunError(say("container.leads_to_proc", target=target, spec=text))
         is_dir = _is_dir_source(m)
         try:
             st = os.lstat(host)
         except FileNotFoundError:
             pass
         except NotADirectoryError:
-            raise RunError(f"cannot mount on {target}: one of its parents in the image is not a "
-                           f"directory: '{text}'") from None
+            raise RunError(say("container.parent_not_dir", target=target, spec=text)) from None
         else:
             if is_dir != stat.S_ISDIR(st.st_mode):
-                what, there = ("directory", "file") if is_dir else ("file", "directory")
-                raise RunError(f"cannot mount {what} {m.source or m.kind} on {target}: the image "
-                               f"has a {there} there (are you trying to mount a directory onto a "
-                               f"file or vice-versa?): '{text}'")
+                raise RunError(say("container.dir_on_file" if is_dir else "container.file_on_dir",
+                                   source=m.source or m.kind, target=target, spec=text))
         if not is_dir:
             files[target] = m.source
     for text, m in mounts:
@@ -188,8 +185,8 @@ def _check_against_image(lower: str, mounts: list[tuple[str, Volume | Tmpfs]]) -
         parent = os.path.dirname(target)
         while parent != "/":
             if parent in files:
-                raise RunError(f"cannot mount on {target}: {parent} is a file mount of "
-                               f"{files[parent]}: '{text}'")
+                raise RunError(say("container.below_file_mount", target=target, parent=parent,
+                                   source=files[parent], spec=text))
             parent = os.path.dirname(parent)
 
 

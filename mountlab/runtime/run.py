@@ -45,7 +45,9 @@ def run(args: Any) -> int:
         try:
             plan = plans.make(args)
         except learner.StepNotReady as exc:
-            error(f"{exc} (needed by -v)")
+            from mountlab.messages import say
+
+            error(say("container.needed_by_v", error=exc))
             return EXIT_RUNTIME
         except RunError as exc:
             error(str(exc))
@@ -56,7 +58,9 @@ def run(args: Any) -> int:
             error(str(exc))
             return EXIT_RUNTIME
         except OSError as exc:
-            error(f"cannot start the container: {exc}")
+            from mountlab.messages import say
+
+            error(say("container.cannot_start", error=exc))
             return EXIT_RUNTIME
     finally:
         keeper.cancel()  # the run ended before the keeper got its plan

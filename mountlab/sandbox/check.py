@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 
 from mountlab import impl, syscalls
+from mountlab.messages import say
 from mountlab.sandbox import contain, observe, remote, userns, wire, zygote
 from mountlab.sandbox.throwaway import ChildRaised, SandboxError, SandboxTimeout
 
@@ -62,10 +63,8 @@ def run(func: Callable[..., object], kwargs: dict, *, scratch: list[str], timeou
         _end(pid)
     if answer is None:
         if time.monotonic() >= deadline:
-            raise SandboxTimeout(
-                f"did not finish within {timeout:g} s and was stopped: an endless loop, a retry "
-                "without a deadline, or a wait for a process that never ends?")
-        raise SandboxError("the check's process ended without an answer")
+            raise SandboxTimeout(say("sandbox.timed_out", timeout=timeout))
+        raise SandboxError(say("sandbox.no_answer"))
     if answer.get("output"):
         sys.stdout.write(str(answer["output"]))
     if "failed" in answer:
@@ -134,13 +133,11 @@ def _checker(result: int, namespaces: contain.CheckerNamespaces, func: Callable[
         problems = []
         stray = observe.processes_in(subject.pid_ns, {subject.pid, *_holders()})
         if stray:
-            problems.append("a process started during the check was still running at its end: "
-                            + ", ".join(stray) + ". Wait for the processes you start.")
+            problems.append(say("sandbox.stray_processes", processes=", ".join(stray)))
         if not leaves_mounts:
             left = [m.mountpoint for m in observe.read() if m.mount_id not in before]
             if left:
-                problems.append("still mounted when the check ended: " + ", ".join(left)
-                                + ". Unmount what you mount.")
+                problems.append(say("sandbox.still_mounted", mounts=", ".join(left)))
         if problems:
             answer["failed"] = {"type": "SandboxError", "message": "\n".join(problems),
                                 "origin": "checker"}

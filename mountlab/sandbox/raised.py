@@ -16,6 +16,7 @@ import builtins
 import traceback
 
 from mountlab import errors
+from mountlab.messages import say
 
 _MAX_TEXT = 20_000
 
@@ -71,9 +72,7 @@ def rebuild(data: dict) -> BaseException:
         n for n in data.get("bases", []) if isinstance(n, str)]
     message = _str(data.get("message")) or ""
     if "Exception" not in names:
-        exc: BaseException = Escaped(f"{names[0]} escaped from your code ({message}): a step's "
-                                     "function returns or raises an error; it never exits, "
-                                     "interrupts or skips")
+        exc: BaseException = Escaped(say("sandbox.escaped", kind=names[0], message=message))
     else:
         cls = next(known[n] for n in names if n in known)
         exc = _instance(cls, data, message)

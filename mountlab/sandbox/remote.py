@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterator
 
 from mountlab import impl, registry
+from mountlab.messages import say
 from mountlab.sandbox import raised, wire
 
 _userns: str | None = None  # "mount" or "bare": the next calls run in a user namespace below
@@ -43,12 +44,9 @@ class Channel:
         try:
             answer = wire.receive(self.fd)
         except wire.WireError as exc:
-            raise raised.SubjectDied(
-                f"the process running your code ended or broke its channel ({exc}): did the "
-                "code call os._exit(), exec another program, or get killed by a limit (memory, "
-                "processes, output size, CPU time)?") from None
+            raise raised.SubjectDied(say("sandbox.subject_died", error=exc)) from None
         if not keys & answer.keys():
-            raise raised.SubjectDied("the process running your code answered out of turn")
+            raise raised.SubjectDied(say("sandbox.out_of_turn"))
         return answer
 
     def step(self, number: int) -> RemoteStep:

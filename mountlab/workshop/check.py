@@ -40,8 +40,7 @@ def step_number(text: str) -> registry.Step:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("step", type=step_number, nargs="?", help="the step number, 1 to 5 "
-                        "(default: all steps)")
+    parser.add_argument("step", type=step_number, nargs="?", help=ui._say("help.step_or_all"))
     ui.add_backend(parser)
     ui.add_lang(parser)
 

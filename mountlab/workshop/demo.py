@@ -31,7 +31,7 @@ TIMEOUT = 120.0
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mine", action="store_true",
-                        help="run it with your own steps 1-5 instead of the reference solution")
+                        help=ui._say("help.demo_yours"))
     ui.add_lang(parser)
 
 

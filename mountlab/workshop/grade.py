@@ -11,23 +11,23 @@ from pathlib import Path
 
 from mountlab import registry
 from mountlab.grading import grader, report
+from mountlab.messages import say
+from mountlab.workshop import ui
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--student", type=Path, default=registry.KIT_ROOT, metavar="DIR",
-                        help="the learner's copy (a folder holding steps/, or a .zip); "
-                             "default: this checkout")
+                        help=ui._say("help.grade_student"))
     parser.add_argument("--format", choices=report.FORMATS, default="table",
-                        help="table (default), json (the kit's report), junit (pytest's XML "
-                             "with points), gradescope (results.json), github (Classroom payload)")
+                        help=ui._say("help.grade_format"))
     parser.add_argument("--out", type=Path, default=None, metavar="FILE",
-                        help="write there instead of standard output")
+                        help=ui._say("help.grade_out"))
     parser.add_argument("--timeout", type=float, default=grader.DEFAULT_TIMEOUT,
-                        metavar="SECONDS", help="time limit for the whole grading "
-                        f"(default {grader.DEFAULT_TIMEOUT:g})")
+                        metavar="SECONDS",
+                        help=ui._say("help.grade_timeout", default=grader.DEFAULT_TIMEOUT))
     parser.add_argument("--no-hidden", action="store_true",
-                        help="leave out the instructor-only checks (instructor/NN/)")
-    parser.add_argument("--lang", choices=registry.LANGS, default="en")
+                        help=ui._say("help.no_hidden"))
+    ui.add_lang(parser)
     parser.add_argument("--no-jail", action="store_true", help=argparse.SUPPRESS)
     backend_option(parser)
 
@@ -36,9 +36,7 @@ def backend_option(parser: argparse.ArgumentParser) -> None:
     from mountlab import backends
 
     parser.add_argument("--backend", choices=backends.CHOICES, default=None,
-                        help="where the checks get a kernel in which they may mount: native "
-                             "(root), userns (user namespaces), uml (a User-Mode Linux guest), "
-                             "auto (the first that works; default; also MOUNTLAB_BACKEND)")
+                        help=ui._say("help.backend"))
 
 
 def _write(text: str, out: Path | None) -> None:
@@ -54,12 +52,13 @@ def _write(text: str, out: Path | None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
+    args.lang = ui.lang_of(args)
     try:
         outcome = grader.grade_submission(args.student, timeout=args.timeout,
                                           hidden=not args.no_hidden, lang=args.lang,
                                           jail=not args.no_jail, backend=args.backend)
         if outcome.backend:  # which kernel graded it, before the report (stderr: not in files)
-            print(f"mountlab: graded on the {outcome.backend} backend", file=sys.stderr)
+            print(say("grading.graded_on", backend=outcome.backend), file=sys.stderr)
         if args.format == "table" and args.out is None:
             report.print_table(outcome, args.lang)
         else:

@@ -9,31 +9,28 @@ import sys
 import time
 from pathlib import Path
 
-from mountlab import registry
 from mountlab.grading import classroom, grader
-from mountlab.workshop import grade
+from mountlab.messages import say
+from mountlab.workshop import grade, ui
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("submissions", type=Path, metavar="SUBMISSIONS",
-                        help="a folder with one sub-folder or .zip per learner")
+                        help=ui._say("help.class_submissions"))
     parser.add_argument("--out", type=Path, required=True, metavar="CSV",
-                        help="the gradebook to write (student, step01..step05, total, "
-                             "max_total, status)")
+                        help=ui._say("help.class_out"))
     parser.add_argument("--jobs", "-j", type=int, default=classroom.default_jobs(),
-                        metavar="N", help="submissions graded at once (default: the number "
-                        "of CPUs)")
+                        metavar="N", help=ui._say("help.class_jobs"))
     parser.add_argument("--timeout", type=float, default=grader.DEFAULT_TIMEOUT,
-                        metavar="SECONDS", help="time limit per submission "
-                        f"(default {grader.DEFAULT_TIMEOUT:g})")
+                        metavar="SECONDS",
+                        help=ui._say("help.class_timeout", default=grader.DEFAULT_TIMEOUT))
     parser.add_argument("--reports", type=Path, default=None, metavar="DIR",
-                        help="also write each learner's JSON report there")
+                        help=ui._say("help.class_reports"))
     parser.add_argument("--no-hidden", action="store_true",
-                        help="leave out the instructor-only checks (instructor/NN/)")
+                        help=ui._say("help.no_hidden"))
     parser.add_argument("--html", type=Path, default=None, metavar="FILE",
-                        help="also write the class report there: one self-contained HTML page")
-    parser.add_argument("--lang", choices=registry.LANGS, default="en",
-                        help="language of the reasons and of the class report")
+                        help=ui._say("help.class_html"))
+    ui.add_lang(parser)
     grade.backend_option(parser)
 
 
@@ -44,19 +41,20 @@ def saved_run(csv_path: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    args.lang = ui.lang_of(args)
     if not args.submissions.is_dir():
-        print(f"mountlab: {args.submissions} is not a folder", file=sys.stderr)
+        print(say("classreport.not_a_folder", path=args.submissions), file=sys.stderr)
         return 2
     count = len(classroom.find_submissions(args.submissions))
     if count == 0:
-        print(f"mountlab: no sub-folder or .zip in {args.submissions}", file=sys.stderr)
+        print(say("classreport.no_submission", path=args.submissions), file=sys.stderr)
         return 2
     try:
         backend = grader.choose_backend(args.backend)
     except grader.SubmissionError as exc:
         print(f"mountlab: {exc}", file=sys.stderr)
         return 2
-    print(f"mountlab: grading {count} submissions on the {backend} backend", file=sys.stderr)
+    print(say("classreport.grading_on", count=count, backend=backend), file=sys.stderr)
     progress = classroom.Progress(count)
     try:
         outcomes, left = classroom.grade_class(
@@ -69,14 +67,13 @@ def run(args: argparse.Namespace) -> int:
     classroom.write_gradebook(outcomes, args.out)
     classdata.save(outcomes, saved_run(args.out))
     classroom.print_summary(outcomes)
-    print(f"gradebook: {args.out} (the whole run: {saved_run(args.out)})")
+    print(say("classreport.gradebook", path=args.out, run=saved_run(args.out)))
     if args.html:
         from mountlab.grading import html_report
 
         html_report.write(outcomes, args.html, lang=args.lang, created=time.strftime("%Y-%m-%d"))
-        print(f"class report: {args.html}")
+        print(say("classreport.class_report", path=args.html))
     if left:
-        print("mountlab: mounts that appeared on this machine during grading are still there: "
-              + ", ".join(left), file=sys.stderr)
+        print(say("classreport.mounts_left", mounts=", ".join(left)), file=sys.stderr)
         return 1
     return 0

@@ -20,10 +20,10 @@ from mountlab.workshop.ui import tr
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("step", type=ui.step_arg, nargs="?", metavar="N",
-                        help="the step, 1 to 5 (default: the step you are on)")
-    parser.add_argument("--all", action="store_true", help="show every hint of the step")
+                        help=ui._say("help.step_current"))
+    parser.add_argument("--all", action="store_true", help=ui._say("help.hint_all"))
     parser.add_argument("--reset", action="store_true",
-                        help="forget which hints you have seen (they are hidden again)")
+                        help=ui._say("help.hint_reset"))
     ui.add_lang(parser)
 
 

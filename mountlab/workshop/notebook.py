@@ -36,11 +36,10 @@ def in_vm() -> bool:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ip", default=None,
-                        help="address to listen on (default: 0.0.0.0 in the VM, whose port 8888 "
-                             "is forwarded to your laptop's 127.0.0.1 only; 127.0.0.1 elsewhere)")
-    parser.add_argument("--port", type=int, default=PORT, help=f"port (default {PORT})")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="print the command that would run, and exit")
+                        help=ui._say("help.notebook_host"))
+    parser.add_argument("--port", type=int, default=PORT,
+                        help=ui._say("help.notebook_port", port=PORT))
+    parser.add_argument("--dry-run", action="store_true", help=ui._say("help.notebook_dry_run"))
     ui.add_lang(parser)
 
 
@@ -91,9 +90,8 @@ def run(args: argparse.Namespace) -> int:
     missing = [m for m in ("jupyterlab", "ipykernel", "jupyter_client", "nbval", "matplotlib")
                if importlib.util.find_spec(m) is None]
     if missing:
-        print(f"workshop notebook: {', '.join(missing)} missing from {sys.prefix}: install the "
-              "notebook extras with  pip install -e '.[notebooks]'  (or run  sudo bash "
-              "scripts/provision.sh )", file=sys.stderr)
+        print(ui._say("workshop.notebook_missing", modules=", ".join(missing),
+                      prefix=sys.prefix), file=sys.stderr)
         return 1
     from mountlab.workshop import packages
 
@@ -102,8 +100,7 @@ def run(args: argparse.Namespace) -> int:
     if status:
         return status
     if in_vm() and args.port == PORT:
-        print("workshop notebook: open the http://127.0.0.1:8888/lab?token=... link printed "
-              "below in your laptop's browser", file=sys.stderr)
+        print(ui._say("workshop.notebook_open"), file=sys.stderr)
     sys.stdout.flush()
     sys.stderr.flush()
     os.chdir(folder(args))

@@ -8,32 +8,34 @@ import sys
 from pathlib import Path
 
 from mountlab.grading import release
+from mountlab.workshop import ui
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("outdir", type=Path, metavar="OUTDIR",
-                        help="a new (or empty) folder, outside the kit")
+                        help=ui._say("help.release_out"))
     parser.add_argument("--no-verify", action="store_true",
-                        help="only write the copy (the verification grades it once, ~10 s)")
+                        help=ui._say("help.release_no_verify"))
 
 
 def run(args: argparse.Namespace) -> int:
+    ui.lang_of(args)
     try:
         files = release.write(args.outdir)
     except release.ReleaseError as exc:
         print(f"mountlab: {exc}", file=sys.stderr)
         return 2
-    print(f"{args.outdir}: {len(files)} files (no solutions/, instructor/ or tests/)")
+    print(ui._say("workshop.release_written", outdir=args.outdir, count=len(files)))
     if args.no_verify:
         return 0
-    print("verifying the learner copy on its own (the instructor's tree hidden)...")
+    print(ui._say("workshop.release_verifying"))
     check = release.verify(args.outdir)
     for fact in check.facts:
         print(f"  {fact}")
     for problem in check.problems:
         print(f"  ✗ {problem}", file=sys.stderr)
     if not check.ok:
-        print("mountlab: the learner copy is NOT ready", file=sys.stderr)
+        print(ui._say("workshop.release_not_ready"), file=sys.stderr)
         return 1
-    print("the learner copy is ready: its checks run on their own and the skeletons score 0")
+    print(ui._say("workshop.release_ready"))
     return 0

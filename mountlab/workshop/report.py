@@ -7,19 +7,21 @@ import argparse
 import sys
 from pathlib import Path
 
-from mountlab import registry
+from mountlab.workshop import ui
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("gradebook", type=Path, metavar="GRADEBOOK.json",
-                        help="the gradebook.json that grade-class wrote beside its CSV")
+                        help=ui._say("help.report_gradebook"))
     parser.add_argument("--html", type=Path, required=True, metavar="FILE",
-                        help="the class report to write: one self-contained HTML page")
-    parser.add_argument("--lang", choices=registry.LANGS, default="en")
+                        help=ui._say("help.report_html"))
+    ui.add_lang(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from mountlab.grading import classdata, html_report
+
+    args.lang = ui.lang_of(args)
 
     try:
         outcomes, created = classdata.load(args.gradebook)
@@ -27,5 +29,5 @@ def run(args: argparse.Namespace) -> int:
     except (classdata.GradebookError, RuntimeError, OSError) as exc:
         print(f"mountlab: {exc}", file=sys.stderr)
         return 2
-    print(f"class report: {args.html} ({len(outcomes)} learners)")
+    print(ui._say("workshop.report_written", path=args.html, count=len(outcomes)))
     return 0

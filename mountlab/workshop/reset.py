@@ -29,8 +29,8 @@ class NoSkeleton(Exception):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("step", type=ui.step_arg, metavar="N", help="the step, 1 to 5")
-    parser.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    parser.add_argument("step", type=ui.step_arg, metavar="N", help=ui._say("help.step"))
+    parser.add_argument("-y", "--yes", action="store_true", help=ui._say("help.reset_yes"))
     ui.add_lang(parser)
 
 

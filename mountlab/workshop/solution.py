@@ -12,7 +12,7 @@ from mountlab.workshop.ui import tr
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("step", type=ui.step_arg, metavar="N", help="the step, 1 to 5")
+    parser.add_argument("step", type=ui.step_arg, metavar="N", help=ui._say("help.step"))
     ui.add_lang(parser)
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from mountlab import lang as language
 from mountlab import registry
 
 PROG = "./workshop"
@@ -24,17 +25,15 @@ PROG = "./workshop"
 # -- language -----------------------------------------------------------------------------------
 
 def env_lang() -> str:
-    """``fr`` when the locale asks for French, else ``en``. POSIX order: ``LC_ALL`` wins over
-    ``LC_MESSAGES``, which wins over ``LANG``; the first one set decides."""
-    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
-        value = os.environ.get(name, "")
-        if value:
-            return "fr" if value.lower().startswith("fr") else "en"
-    return "en"
+    """The language when no ``--lang`` is given: ``MOUNTLAB_LANG``, then the locale (POSIX
+    order: ``LC_ALL`` wins over ``LC_MESSAGES``, which wins over ``LANG``)."""
+    return language.current()
 
 
 def lang_of(args: argparse.Namespace) -> str:
-    return getattr(args, "lang", None) or env_lang()
+    """``--lang``, else ``MOUNTLAB_LANG``, else the locale; handed down to the pytest runs and
+    graders the command starts (``MOUNTLAB_LANG``)."""
+    return language.use(getattr(args, "lang", None), export=True)
 
 
 def tr(lang: str, en: str, fr: str) -> str:
@@ -43,10 +42,15 @@ def tr(lang: str, en: str, fr: str) -> str:
     return fr if lang == "fr" else en
 
 
+def _say(key: str, **fields: Any) -> str:
+    from mountlab.messages import say
+
+    return say(key, **fields)
+
+
 def add_lang(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lang", choices=registry.LANGS, default=None,
-                        help="language of the texts: en or fr (default: from the locale, "
-                             "LC_ALL / LC_MESSAGES / LANG)")
+                        help=_say("help.lang"))
 
 
 def add_backend(parser: argparse.ArgumentParser) -> None:
@@ -59,9 +63,7 @@ def add_backend(parser: argparse.ArgumentParser) -> None:
             setattr(namespace, self.dest, values)
 
     parser.add_argument("--backend", choices=backends.CHOICES, default=None, action=_Set,
-                        help="where the checks get a kernel in which they may mount: native, "
-                             "userns, uml (a User-Mode Linux guest), auto (default; also "
-                             "MOUNTLAB_BACKEND)")
+                        help=_say("help.backend"))
 
 
 def label(step: registry.Step, lang: str) -> str:

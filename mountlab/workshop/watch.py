@@ -30,11 +30,11 @@ IGNORED_SUFFIXES = (".pyc", ".swp", ".swx", ".tmp", "~")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("step", type=ui.step_arg, nargs="?", metavar="N",
-                        help="the step to start with (default: the first one not finished)")
+                        help=ui._say("help.watch_step"))
     parser.add_argument("--interval", type=float, default=1.0, metavar="SECONDS",
-                        help="how often the step's files are looked at (default 1)")
+                        help=ui._say("help.watch_interval"))
     parser.add_argument("--manual", action="store_true",
-                        help="do not look at the files: press Enter to run the checks")
+                        help=ui._say("help.watch_manual"))
     ui.add_lang(parser)
     ui.add_backend(parser)
 

@@ -20,7 +20,8 @@ ROOT = registry.KIT_ROOT
 def autograder_zip(tmp_path_factory):
     out = tmp_path_factory.mktemp("ag") / "autograder.zip"
     proc = subprocess.run([sys.executable, "-m", "mountlab", "autograder", str(out),
-                           "--timeout", "300"], cwd=ROOT, capture_output=True, text=True)
+                           "--timeout", "300", "--lang", "en"], cwd=ROOT, capture_output=True,
+                          text=True)
     assert proc.returncode == 0, proc.stderr
     return out
 
@@ -80,3 +81,31 @@ def test_run_autograder_writes_results_even_when_grading_crashes(
     results = _run(root, MOUNTLAB_PYTHON="/bin/false")  # the grader cannot even start
     gradescope_validator.validate(results)
     assert results["score"] == 0 and "autograder" in results["output"]
+
+
+def test_the_zip_carries_the_language_learners_read(tmp_path, gradescope_validator):
+    """``--lang fr``: a setting of the zip's run_autograder; the results a learner reads (the
+    summary, each check's name and reason, the crash notice) are then French."""
+    from tests import language, skeletons
+
+    out = tmp_path / "fr.zip"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MOUNTLAB_")}
+    proc = subprocess.run([sys.executable, "-m", "mountlab", "autograder", str(out), "--lang",
+                           "fr"], cwd=ROOT, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0 and "en français" in proc.stdout, proc.stdout + proc.stderr
+    with zipfile.ZipFile(out) as zf:
+        assert '--lang "fr"' in zf.read("run_autograder").decode()
+    upload = tmp_path / "upload"
+    upload.mkdir()
+    for s in registry.steps():
+        (upload / s.filename).write_text(skeletons.text(s.number))
+    root = _autograder_root(tmp_path, out, upload)
+    results = _run(root, LANG="C.UTF-8")  # the zip's setting, not the machine's locale
+    gradescope_validator.validate(results)
+    said = results["output"].splitlines() + [
+        line for t in results["tests"] for line in [t["name"], *t["output"].split("\n\n")[0]
+                                                    .splitlines()]]
+    assert "Étape 1 — Créer les répertoires du volume" in results["output"]
+    assert not [line for line in said if language.is_english(line)], said
+    results = _run(root, MOUNTLAB_PYTHON="/bin/false")
+    assert results["output"].startswith("L'autograder s'est arrêté"), results["output"]

@@ -9,6 +9,7 @@ import pytest
 from mountlab import registry
 from mountlab.grading import severity
 from tests.bugs.unseen import UNSEEN
+from tests.conftest import VARIANT_LANG
 from tests.grading import severity_rule
 
 
@@ -63,9 +64,8 @@ def test_a_critical_failure_always_costs_at_least_half_and_a_minor_one_at_most_a
 
 
 @pytest.mark.parametrize("bug", UNSEEN, ids=[b.id for b in UNSEEN])
-def test_unseen_bug_follows_the_rule(bug, grade, tmp_path):
-    folder = severity_rule.with_reference(bug, tmp_path / "impl")
-    report = grade([f"steps/{registry.get(bug.step).folder}"], str(folder))
+def test_unseen_bug_follows_the_rule(bug, graded_variant):
+    report = graded_variant(bug)  # graded in French, shared with tests/test_in_french.py
     (step,) = report["steps"]
     checks = {c["name"]: c for c in step["checks"]}
     assert not checks[bug.check]["passed"], (
@@ -77,5 +77,5 @@ def test_unseen_bug_follows_the_rule(bug, grade, tmp_path):
     if level == "critical":  # the learner reads it first, with why
         summary = report["stdout"].split("mountlab ===", 1)[1]
         lost = [line for line in summary.splitlines() if line.startswith("  ✗ ")]
-        assert lost[0].startswith("  ✗ CRITICAL: "), lost
-        assert registry.get(bug.step).why_critical(bug.check) in summary
+        assert lost[0].startswith("  ✗ " + severity.mark(VARIANT_LANG)), lost
+        assert registry.get(bug.step).why_critical(bug.check, VARIANT_LANG) in summary

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.runtime.runtime_helpers import (
+    ROOT,
     Runtime,
     build_busybox_rootfs,
     children,
@@ -346,6 +347,32 @@ def test_a_step_not_done_yet_names_the_step_and_its_readme(rt, host, tmp_path):
     line = one_line_error(proc)
     assert "step 2" in line and "steps/02/README.md" in line
     assert rt("run", "busybox", "/bin/true", impl=str(impl)).returncode == 0  # no -v: fine
+
+
+def test_a_french_learner_reads_why_in_french(rt, host, tmp_path):
+    """MOUNTLAB_LANG (or the locale) chooses the language of ./container's own sentences; Docker's
+    words and the ``container: error:`` prefix stay as scripts know them."""
+    from tests import language
+
+    impl = impl_folder(tmp_path / "impl", append={
+        2: "def mount_volume(source, target, *, read_only=False):\n"
+           "    raise NotImplementedError('TODO')\n"})
+    for env in ({"MOUNTLAB_LANG": "fr"}, {"LANG": "fr_FR.UTF-8", "LC_ALL": ""}):
+        proc = subprocess.run(rt.argv("run", "-v", f"{host}:/c", "busybox", "/bin/true"),
+                              env=rt.env(MOUNTLAB_IMPL=str(impl), **env), cwd=ROOT,
+                              capture_output=True, text=True, timeout=60,
+                              stdin=subprocess.DEVNULL)
+        assert proc.returncode == 125
+        line = one_line_error(proc)
+        assert line.startswith("container: error: l'étape 2 (Monter un volume par bind mount) "
+                               "n'est pas encore faite"), line
+        assert "steps/02/README.fr.md" in line and not language.is_english(line), line
+    proc = subprocess.run(rt.argv("run", "-v", f"{host}:/c:bogus", "busybox", "/bin/true"),
+                          env=rt.env(MOUNTLAB_LANG="fr"), cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 125
+    assert one_line_error(proc) == (f"container: error: invalid mode: bogus (dans -v "
+                                    f"'{host}:/c:bogus')")
 
 
 def test_a_step_that_does_not_import_names_the_step(rt, host, tmp_path):

@@ -22,9 +22,13 @@ ROOT = registry.KIT_ROOT
     ({"LANG": "en_US.UTF-8", "LC_MESSAGES": "fr_BE.UTF-8"}, "fr"),
     ({"LC_MESSAGES": "fr_FR.UTF-8", "LC_ALL": "C"}, "en"),
     ({"LC_ALL": "fr_FR.UTF-8", "LANG": "C"}, "fr"),
+    ({"MOUNTLAB_LANG": "fr", "LC_ALL": "en_US.UTF-8"}, "fr"),  # MOUNTLAB_LANG before the locale
+    ({"MOUNTLAB_LANG": "en", "LANG": "fr_FR.UTF-8"}, "en"),
+    ({"MOUNTLAB_LANG": "de", "LANG": "fr_FR.UTF-8"}, "fr"),  # one the kit does not speak
+    ({"LANG": "C", "LC_MESSAGES": "fr"}, "fr"),
 ])
 def test_the_language_follows_the_locale(monkeypatch, env, lang):
-    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG", "MOUNTLAB_LANG"):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
