@@ -71,25 +71,33 @@ mountlab_venv_extras() {
 
 mountlab_venv_create() {
     local py extras=$1
-    py="$(mountlab_python)" || return 1
-    if ! "$py" -c 'import ensurepip, venv' 2>/dev/null; then
-        # Debian and Ubuntu ship venv's pip bootstrap in a separate package.
-        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-            mountlab_say "$(mountlab_tr \
-                "first run: installing python3-venv with apt-get, for the kit's virtualenv (Debian and Ubuntu keep Python's venv apart)" \
-                "premier lancement : installation de python3-venv avec apt-get, pour l'environnement virtuel du kit (Debian et Ubuntu livrent le venv de Python à part)")"
-            mountlab_apt_install python3-venv || return 1
-        else
-            mountlab_say "$(mountlab_tr \
-                "Python's venv module is missing: install it with 'sudo apt-get install python3-venv' (as root: without sudo), then try again." \
-                "le module venv de Python manque : installez-le avec 'sudo apt-get install python3-venv' (en root : sans sudo), puis recommencez.")"
-            return 1
+    if [ -x "$MOUNTLAB_PY" ] && "$MOUNTLAB_PY" -c '' 2>/dev/null; then
+        # A venv that runs (pyproject.toml changed since, or the VM box's ready-made one): pip
+        # brings it up to date. Making it again would only re-run ensurepip, a minute under emulation.
+        mountlab_say "$(mountlab_tr \
+            "updating the kit's virtualenv in $mountlab_venv to pyproject.toml with pip..." \
+            "mise à jour de l'environnement virtuel du kit dans $mountlab_venv selon pyproject.toml avec pip...")"
+    else
+        py="$(mountlab_python)" || return 1
+        if ! "$py" -c 'import ensurepip, venv' 2>/dev/null; then
+            # Debian and Ubuntu ship venv's pip bootstrap in a separate package.
+            if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+                mountlab_say "$(mountlab_tr \
+                    "first run: installing python3-venv with apt-get, for the kit's virtualenv (Debian and Ubuntu keep Python's venv apart)" \
+                    "premier lancement : installation de python3-venv avec apt-get, pour l'environnement virtuel du kit (Debian et Ubuntu livrent le venv de Python à part)")"
+                mountlab_apt_install python3-venv || return 1
+            else
+                mountlab_say "$(mountlab_tr \
+                    "Python's venv module is missing: install it with 'sudo apt-get install python3-venv' (as root: without sudo), then try again." \
+                    "le module venv de Python manque : installez-le avec 'sudo apt-get install python3-venv' (en root : sans sudo), puis recommencez.")"
+                return 1
+            fi
         fi
+        mountlab_say "$(mountlab_tr \
+            "first run: setting up the kit's virtualenv in $mountlab_venv with pip (a few minutes)..." \
+            "premier lancement : création de l'environnement virtuel du kit dans $mountlab_venv avec pip (quelques minutes)...")"
+        "$py" -m venv "$mountlab_venv" >&2 || return 1
     fi
-    mountlab_say "$(mountlab_tr \
-        "first run: setting up the kit's virtualenv in $mountlab_venv with pip (a few minutes)..." \
-        "premier lancement : création de l'environnement virtuel du kit dans $mountlab_venv avec pip (quelques minutes)...")"
-    "$py" -m venv "$mountlab_venv" >&2 || return 1
     # pip's and setuptools' chatter goes to a log, shown only when something fails.
     local log="$mountlab_venv/pip.log"
     { "$mountlab_venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip &&

@@ -205,7 +205,7 @@ def vm():
             "rsync": "Rsyncing folder",
             "provisioners": "Running provisioner:",
             "provision": "Running provisioner: mountlab",
-            "venv": "setting up the kit's virtualenv",
+            "venv": "the kit's virtualenv in",  # set up, or brought up to date (the box's)
             "venv_done": "provision: changed: venv"})
         timings.add("vagrant up", marks["total"])
         if "booted" in marks:
