@@ -2,16 +2,22 @@
 grades step 3 in it, driven from this machine's pytest.
 
 No box registry and no hardware virtualization needed: a Debian 12 box for libvirt is built here
-(scripts/build-libvirt-box.sh, cached in /var/cache/mountlab/vm-box, with the kit's system
-packages in it), libvirt runs QEMU with software emulation (TCG) where KVM cannot run, on a NAT
-network of the test's own. The kit's Vagrantfile is used as learners get it, in a clean copy of
-the kit; only the box and the provider come from the environment (MOUNTLAB_VM_BOX,
-VAGRANT_DEFAULT_PROVIDER), and from VAGRANT_HOME's Vagrantfile this run's network and storage
-pool, and a wheelhouse made on this machine (tests/vm/wheelhouse.py) from which the guest's pip
-installs the kit's Python packages without reaching PyPI.
+(scripts/build-libvirt-box.sh, cached in /var/cache/mountlab/vm-box), libvirt runs QEMU with
+software emulation (TCG) where KVM cannot run, on a NAT network of the test's own. The kit's
+Vagrantfile is used as learners get it, in a clean copy of the kit; only the box and the provider
+come from the environment (MOUNTLAB_VM_BOX, VAGRANT_DEFAULT_PROVIDER), and from VAGRANT_HOME's
+Vagrantfile this run's network and storage pool, and the guest pip's only source: a wheelhouse
+made on this machine (tests/vm/wheelhouse.py), served over HTTP on that network.
+
+What is slow under emulation is made beforehand, at native speed, into the box: the kit's system
+packages, and the VM venv's third-party Python packages (from the same wheelhouse). Provisioning
+still runs in full: scripts/provision.sh checks every package (a misspelled one makes apt fail,
+see the last test), ./workshop's venv bootstrap runs pip, which adds the kit itself, offline.
+The wheelhouse holds the notebooks extra only: a provisioning that asked for the dev extra in
+the VM would fail.
 
 Root, network to the Debian mirror and PyPI, minutes: runs in CI (CI=true, where a missing tool
-fails it) and with MOUNTLAB_SLOW=1. The timings of the parts, each with the load average, go to
+fails it) and with MOUNTLAB_SLOW=1. The timings of the parts, each with the load averages, go to
 stdout (``-s``) and to /var/cache/mountlab/vm-box/timings.json, the output of every command (with
 the second each line came) to .../vm-box/last-run.log.
 """
