@@ -16,8 +16,9 @@ see the last test), ./workshop's venv bootstrap runs pip, which adds the kit its
 The wheelhouse holds the notebooks extra only: a provisioning that asked for the dev extra in
 the VM would fail.
 
-Root, network to the Debian mirror and PyPI, minutes: runs in CI (CI=true, where a missing tool
-fails it) and with MOUNTLAB_SLOW=1. The timings of the parts, each with the load averages, go to
+Root, network to the Debian mirror and PyPI, minutes: runs with MOUNTLAB_SLOW=1, where a missing
+tool fails it. Not in CI yet: 17 minutes with the box cached on a loaded machine, past CI's
+budget. The timings of the parts, each with the load averages, go to
 stdout (``-s``) and to /var/cache/mountlab/vm-box/timings.json, the output of every command (with
 the second each line came) to .../vm-box/last-run.log.
 """
@@ -47,15 +48,14 @@ CACHE = Path("/var/cache/mountlab/vm-box")
 BOX_NAME = "mountlab/debian-12"
 TOOLS = ["vagrant", "virsh", "libvirtd", "virtlogd", "qemu-system-x86_64", "qemu-img",
          "debootstrap", "mkfs.ext4", "dnsmasq", "iptables", "unshare", "rsync"]
-IN_CI = os.environ.get("CI") == "true"
+ASKED = os.environ.get("MOUNTLAB_SLOW") == "1"  # CI too, once it fits CI's budget
 # The extras the VM's provisioning installs (scripts/provision.sh): the wheelhouse holds them.
 VM_EXTRAS = ("notebooks",)
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not (IN_CI or os.environ.get("MOUNTLAB_SLOW") == "1"),
-                       reason="boots a VM (minutes, root, network): runs in CI (CI=true) or "
-                              "with MOUNTLAB_SLOW=1"),
+    pytest.mark.skipif(not ASKED, reason="boots a VM (minutes, root, network): runs with "
+                                         "MOUNTLAB_SLOW=1"),
 ]
 
 # A VM that lives minutes on this machine, on a network of its own. Vagrant's insecure key stays
@@ -173,8 +173,8 @@ def vm():
         home.mkdir()
         why = _cannot_run(home)
         if why:
-            if IN_CI:
-                pytest.fail(f"CI must run the VM test: {why}")
+            if ASKED:
+                pytest.fail(f"MOUNTLAB_SLOW=1 asks for the VM test: {why}")
             pytest.skip(why)
         _clean_copy(kit)
         print(f"\n[vagrant-up] log: {log}; load: {os.getloadavg()}")
