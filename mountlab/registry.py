@@ -150,7 +150,9 @@ def get(number: int | str) -> Step:
     for step in steps():
         if step.number == n:
             return step
-    raise KeyError(f"no step {number!r}: the steps are 1 to {len(steps())}")
+    from mountlab.messages import say
+
+    raise KeyError(say("workshop.no_step", number=repr(number), last=len(steps())))
 
 
 def entry(number: int | str) -> Entry:

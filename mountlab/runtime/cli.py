@@ -74,8 +74,10 @@ def _plugin(sub: Any, name: str, load: bool) -> None:
     path = module_name.replace(".", "/") + ".py"
 
     def missing(_args: argparse.Namespace) -> int:
-        sys.stderr.write(f"container: error: the '{name}' commands are not available: {path} "
-                         "is missing from this copy of the kit\n")
+        from mountlab.messages import say
+        from mountlab.runtime import errors
+
+        errors.error(say("container.commands_missing", name=name, path=path))
         return 125
 
     stub.set_defaults(func=missing)
@@ -96,9 +98,16 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         """Usage errors exit 125 with one line, like Docker's CLI."""
 
         def error(self, message: str) -> NoReturn:
-            sys.stderr.write(f"container: error: {message} (see '{self.prog} --help')\n")
+            from mountlab.messages import say
+            from mountlab.runtime import errors
+
+            errors.error(say("container.usage_error", message=message, prog=self.prog))
             sys.exit(125)
 
+    from mountlab import lang
+    from mountlab.messages import parser_words
+
+    parser_words.speak(lang.chosen())  # before any parser: titles and -h's help are made with it
     argv = sys.argv[1:] if argv is None else argv
     first = next((a for a in argv if not a.startswith("-")), None)
     parser = _Parser(prog="container", description=_help("help.container.description"))
@@ -218,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     if args.command_name == "exec" and not args.command:
-        parser.error("exec needs a command: container exec CONTAINER COMMAND [ARG...]")
+        parser.error(_help("container.exec_needs_command"))
     return _dispatch(args)
 
 

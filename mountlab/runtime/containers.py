@@ -9,7 +9,8 @@ import signal
 import sys
 import time
 
-from mountlab.runtime import state
+from mountlab.messages import say
+from mountlab.runtime import errors, state
 
 TYPE_CHECKING = False  # typing costs milliseconds to import: only for the type checkers
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ def inspect(refs: list[str]) -> int:
         try:
             record = state.find_container(ref)
         except LookupError as exc:
-            print(f"container: error: {exc}", file=sys.stderr)
+            errors.error(str(exc))
             status = 1
             continue
         pid = record.get("pid")
@@ -87,8 +88,7 @@ def inspect(refs: list[str]) -> int:
             try:
                 mounts = mounts_inside(pid)
             except OSError as exc:
-                print(f"container: error: cannot read the mounts of {ref}: {exc}",
-                      file=sys.stderr)
+                errors.error(say("container.cannot_read_mounts", ref=ref, error=exc))
                 status = 1
         out.append({
             "Id": record["id"], "Name": record.get("name"), "Image": record.get("image"),
@@ -112,11 +112,11 @@ def exec_in(ref: str, command: list[str]) -> int:
     try:
         record = state.find_container(ref)
     except LookupError as exc:
-        print(f"container: error: {exc}", file=sys.stderr)
+        errors.error(str(exc))
         return 125
     pid = record.get("pid")
     if not pid or record.get("status") != "running":
-        print(f"container: error: container {ref} is not running yet", file=sys.stderr)
+        errors.error(say("container.not_running", ref=ref))
         return 125
     env = dict(record.get("env") or {"PATH": "/usr/bin:/bin"})
     if os.isatty(1) and "TERM" not in env:
@@ -124,7 +124,7 @@ def exec_in(ref: str, command: list[str]) -> int:
     try:
         namespaces.join(pid)
     except OSError as exc:
-        print(f"container: error: cannot enter container {ref}: {exc}", file=sys.stderr)
+        errors.error(say("container.cannot_enter", ref=ref, error=exc))
         return 125
     # From here on our root is the container's: nothing more may be imported from the host.
     sys.stdout.flush()

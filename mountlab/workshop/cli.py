@@ -7,7 +7,7 @@ import importlib
 import sys
 
 from mountlab import lang as language
-from mountlab.messages import say
+from mountlab.messages import parser_words, say
 
 # command -> module under mountlab.workshop; its one-line help is help.command.<command> in
 # mountlab/messages/help.toml. Each module has add_arguments(parser) and run(args) -> exit status.
@@ -19,17 +19,11 @@ COMMANDS: dict[str, str] = {
 }
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # exit 2 with a one-line hint, never a traceback
-        self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def parser(chosen: str | None = None) -> argparse.ArgumentParser:
     """The parser; only the ``chosen`` command's module is imported to add its options."""
-    p = _Parser(prog="./workshop", description=say("help.description"))
+    p = argparse.ArgumentParser(prog="./workshop", description=say("help.description"))
     p.add_argument("--version", action="version", version="mountlab 0.1.0")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in COMMANDS.items():
         help_text = say(f"help.command.{name}")
         cmd = sub.add_parser(name, help=help_text, description=help_text)
@@ -54,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     # ./workshop alone, or with status's options only (./workshop --lang fr), means status.
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         argv = ["status", *argv]
-    language.use(_lang_option(argv))  # the help speaks it too
+    parser_words.speak(language.use(_lang_option(argv)))  # the help speaks it too
     p = parser(argv[0])
     args, rest = p.parse_known_args(argv)
     module = importlib.import_module(f"mountlab.workshop.{args.module}")
