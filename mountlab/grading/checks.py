@@ -148,7 +148,7 @@ _sleep_fd: int | None = None
 _user_ns: int | None = None  # the subject's user namespace, where holders live
 
 
-def hold_in(user_ns: int) -> None:
+def hold_in(user_ns: int | None) -> None:
     global _user_ns
     _user_ns = user_ns
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from mountlab import impl, syscalls
 from mountlab.messages import say
-from mountlab.sandbox import contain, observe, remote, userns, wire, zygote
+from mountlab.sandbox import contain, observe, remote, resident, userns, wire, zygote
 from mountlab.sandbox.throwaway import ChildRaised, SandboxError, SandboxTimeout
 
 MAX_OUTPUT = 64 << 10  # what the learner's code printed, shown with the check's result
@@ -44,23 +44,13 @@ def run(func: Callable[..., object], kwargs: dict, *, scratch: list[str], timeou
     namespaces = contain.checker_namespaces(scratch, impl.active_folder())
     sys.stdout.flush()
     sys.stderr.flush()
-    result_r, result_w = os.pipe()
     deadline = time.monotonic() + timeout
-    gc.freeze()  # the checker would otherwise copy every page the collector walks through
-    pid = os.fork()
-    if pid == 0:
-        gc.disable()  # short-lived: its garbage goes with it
-        os.setpgid(0, 0)
-        os.close(result_r)
-        _checker(result_w, namespaces, func, kwargs, timeout, leaves_mounts)
-    os.close(result_w)
-    try:
-        answer = wire.receive(result_r, deadline)
-    except wire.WireError:
-        answer = None
-    finally:
-        os.close(result_r)
-        _end(pid)
+    # The run's checker answers the checks it can name (``resident``); the others get a checker
+    # forked for them.
+    request = resident.request(func, kwargs, timeout, leaves_mounts)
+    answer = None if request is None else resident.ask(namespaces, request, deadline)
+    if request is None or (answer or {}).get("fallback"):
+        answer = _forked(namespaces, func, kwargs, timeout, leaves_mounts, deadline)
     if answer is None:
         if time.monotonic() >= deadline:
             raise SandboxTimeout(say("sandbox.timed_out", timeout=timeout))
@@ -75,6 +65,27 @@ def run(func: Callable[..., object], kwargs: dict, *, scratch: list[str], timeou
             raise SandboxError(str(failed.get("message", "")))
         raise ChildRaised(str(failed.get("traceback", "")), kind,
                           message=str(failed.get("message", "")), from_subject=from_subject)
+
+
+def _forked(namespaces: contain.CheckerNamespaces, func: Callable[..., object], kwargs: dict,
+            timeout: float, leaves_mounts: bool, deadline: float) -> dict | None:
+    """The check in a checker of its own, forked for it (``resident`` answers the others)."""
+    result_r, result_w = os.pipe()
+    gc.freeze()  # the checker would otherwise copy every page the collector walks through
+    pid = os.fork()
+    if pid == 0:
+        gc.disable()  # short-lived: its garbage goes with it
+        os.setpgid(0, 0)
+        os.close(result_r)
+        _checker(result_w, namespaces, func, kwargs, timeout, leaves_mounts)
+    os.close(result_w)
+    try:
+        return wire.receive(result_r, deadline)
+    except wire.WireError:
+        return None
+    finally:
+        os.close(result_r)
+        _end(pid)
 
 
 def _chown_tree(path: str, uid: int) -> None:
@@ -101,7 +112,11 @@ def _end(pid: int) -> None:
 
 
 def reap(block: bool = False) -> None:
-    """Reap the checkers that have ended (all of them, waiting, with ``block``)."""
+    """Reap the checkers that have ended (all of them, waiting, with ``block``: the run's
+    checker is ended first)."""
+    if block:
+        resident.stop()
+    resident.reap(block)
     for pid in list(_dying):
         try:
             done, _ = os.waitpid(pid, 0 if block else os.WNOHANG)
@@ -116,17 +131,36 @@ def reap(block: bool = False) -> None:
 def _checker(result: int, namespaces: contain.CheckerNamespaces, func: Callable[..., object],
              kwargs: dict, timeout: float, leaves_mounts: bool) -> None:
     answer: dict = {}
-    subject = None
     try:
-        cwd = os.getcwd()
         from mountlab.grading import checks
 
+        cwd = os.getcwd()
         checks.keep_programs()
         proc_fd = contain.join_checker(namespaces)
+        observe.use(proc_fd)
+        answer = one_check(proc_fd, cwd, func, kwargs, timeout, leaves_mounts)
+    except BaseException as exc:  # noqa: B036 - every outcome becomes a frame for the grader
+        answer["failed"] = _failure(exc)
+    try:
+        wire.send(result, answer)
+    finally:
+        os._exit(0)
+
+
+def one_check(proc_fd: int, cwd: str, func: Callable[..., object], kwargs: dict,
+              timeout: float, leaves_mounts: bool) -> dict:
+    """The check's body, in a checker that has joined the checkers' namespaces: start its
+    subject, run ``func(**kwargs)`` with the graded code answered by the subject, look for what
+    it left behind; return the frame for the grader. The subject is killed when this returns,
+    and this process is back in the checkers' mount namespace."""
+    answer: dict = {}
+    subject = None
+    try:
+        from mountlab.grading import checks
+
         subject = contain.start_subject(proc_fd, impl.active(), int(timeout) + 2)
         os.chdir(cwd)
         checks.hold_in(subject.user_ns)
-        observe.use(proc_fd)
         impl.serve_from(remote.Channel(subject.channel))
         before = {m.mount_id for m in observe.read()}
         func(**kwargs)
@@ -143,13 +177,14 @@ def _checker(result: int, namespaces: contain.CheckerNamespaces, func: Callable[
                                 "origin": "checker"}
     except BaseException as exc:  # noqa: B036 - every outcome becomes a frame for the grader
         answer["failed"] = _failure(exc)
-    try:
-        if subject is not None:
+    if subject is not None:
+        try:
             answer["output"] = _output(subject.output)
-            subject.kill()
-        wire.send(result, answer)
-    finally:
-        os._exit(0)
+        except OSError:
+            pass
+        subject.kill()
+        subject.close()
+    return answer
 
 
 def _holders() -> list[int]:
