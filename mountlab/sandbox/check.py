@@ -138,7 +138,8 @@ def _checker(result: int, namespaces: contain.CheckerNamespaces, func: Callable[
         checks.keep_programs()
         proc_fd = contain.join_checker(namespaces)
         observe.use(proc_fd)
-        answer = one_check(proc_fd, cwd, func, kwargs, timeout, leaves_mounts)
+        answer = one_check(proc_fd, namespaces.subjects, cwd, func, kwargs, timeout,
+                           leaves_mounts)
     except BaseException as exc:  # noqa: B036 - every outcome becomes a frame for the grader
         answer["failed"] = _failure(exc)
     try:
@@ -147,7 +148,7 @@ def _checker(result: int, namespaces: contain.CheckerNamespaces, func: Callable[
         os._exit(0)
 
 
-def one_check(proc_fd: int, cwd: str, func: Callable[..., object], kwargs: dict,
+def one_check(proc_fd: int, subjects: int, cwd: str, func: Callable[..., object], kwargs: dict,
               timeout: float, leaves_mounts: bool) -> dict:
     """The check's body, in a checker that has joined the checkers' namespaces: start its
     subject, run ``func(**kwargs)`` with the graded code answered by the subject, look for what
@@ -158,7 +159,8 @@ def one_check(proc_fd: int, cwd: str, func: Callable[..., object], kwargs: dict,
     try:
         from mountlab.grading import checks
 
-        subject = contain.start_subject(proc_fd, impl.active(), int(timeout) + 2)
+        subject = contain.start_subject(proc_fd, impl.active(), int(timeout) + 2,
+                                         subjects)
         os.chdir(cwd)
         checks.hold_in(subject.user_ns)
         impl.serve_from(remote.Channel(subject.channel))

@@ -12,8 +12,11 @@ The checker (a fork of the grading process: it holds the check's code and decide
   (``checker_namespaces``) whose two namespaces the grading process keeps; each checker joins
   them (``join_checker``), as that unprivileged uid.
 The subject (started by the checker, where learner code runs):
-  7. nested user namespace, with mount, pid, network, IPC and UTS namespaces of its own; the
-     checker's mounts are locked in it; fresh temporary folders of its own (userns, mnt)
+  7. the subjects' user namespace, nested below the checkers' (root inside is the same host
+     uid, with no capability over the checkers' namespaces), made once per run by that first
+     process too (a user namespace costs the kernel milliseconds to make and to free); mount,
+     pid, network, IPC and UTS namespaces of the subject's own, made from inside it, so the
+     checkers' mounts are locked in them; fresh temporary folders of its own (userns, mnt)
   8. the checker enters its mount namespace, and its pid namespace for the processes the check
      starts (holders of a busy mount, which join its user namespace: learner code may look at
      them as it would at any process of its container)
@@ -111,14 +114,16 @@ def hidden_folders() -> list[str]:
 
 @dataclass
 class CheckerNamespaces:
-    """Descriptors of the user and mount namespaces of steps 2-6, held by the grading process."""
+    """Descriptors of the user and mount namespaces of steps 2-6, and of the subjects' user
+    namespace (step 7), held by the grading process."""
 
     user: int
     mnt: int
+    subjects: int
     owner: int  # the pid that made them: a fork of the grader does not make them again
 
     def close(self) -> None:
-        for fd in (self.user, self.mnt):
+        for fd in (self.user, self.mnt, self.subjects):
             os.close(fd)
 
 
@@ -145,9 +150,10 @@ def checker_namespaces(scratch: list[str], impl_folder: str | None) -> CheckerNa
         try:
             for fd in (unshared_r, maps_w, ours.fileno()):
                 os.close(fd)
-            os.close(enter_checker(maps_r, unshared_w, parents, impl_folder))
+            proc_fd = enter_checker(maps_r, unshared_w, parents, impl_folder)
             # Its own namespaces, opened by itself: not dumpable, nobody else may open them.
             own = [os.open(f"/proc/self/ns/{n}", os.O_RDONLY) for n in ("user", "mnt")]
+            own.append(subjects_user_namespace(proc_fd))
             socket.send_fds(theirs, [b"d"], own)
             code = 0
         except BaseException as exc:  # noqa: B036 - a forked child never returns
@@ -160,15 +166,15 @@ def checker_namespaces(scratch: list[str], impl_folder: str | None) -> CheckerNa
     try:
         if os.geteuid() == 0:
             map_checker(pid, unshared_r, maps_w)
-        said, fds, _, _ = socket.recv_fds(ours, 512, 2)
-        if said != b"d" or len(fds) != 2:
+        said, fds, _, _ = socket.recv_fds(ours, 512, 3)
+        if said != b"d" or len(fds) != 3:
             for fd in fds:
                 os.close(fd)
             raise OSError("the checks' namespaces could not be made: "
                           + (said.decode(errors="replace") or "no answer"))
         for fd in fds:
             os.set_inheritable(fd, False)
-        user, mnt = fds
+        user, mnt, subjects = fds
     finally:
         for fd in (unshared_r, maps_w):
             os.close(fd)
@@ -176,7 +182,7 @@ def checker_namespaces(scratch: list[str], impl_folder: str | None) -> CheckerNa
         os.waitpid(pid, 0)
     if made is not None:
         made.close()
-    _made[key] = made = CheckerNamespaces(user, mnt, os.getpid())
+    _made[key] = made = CheckerNamespaces(user, mnt, subjects, os.getpid())
     return made
 
 
@@ -230,6 +236,15 @@ def enter_checker(maps_ready: int, unshared: int, parents: list[str],
     return proc_fd
 
 
+def subjects_user_namespace(proc_fd: int) -> int:
+    """Step 7's user namespace, below the checkers' (by the process that made theirs, as their
+    root, which it leaves for good): a descriptor of it."""
+    limits.dumpable(True)  # our own maps: our /proc files must be ours
+    userns.nest(0, proc_fd)
+    limits.dumpable(False)
+    return os.open("/proc/self/ns/user", os.O_RDONLY)
+
+
 def map_checker(pid: int, unshared: int, maps_ready: int) -> None:
     """The grader's half of step 2 as root: map the checker's root to the subject uid."""
     if os.read(unshared, 1) != b"u":
@@ -243,15 +258,16 @@ def map_checker(pid: int, unshared: int, maps_ready: int) -> None:
 
 # -- the subject ----------------------------------------------------------------------------------
 
-def start_subject(proc_fd: int, impl_env: str, cpu_seconds: int) -> Subject:
-    """Steps 7-11, by the zygote; the checker has entered the subject's mount namespace when this
-    returns."""
+def start_subject(proc_fd: int, impl_env: str, cpu_seconds: int, subjects: int) -> Subject:
+    """Steps 7-11, by the zygote (``subjects``: the subjects' user namespace); the checker has
+    entered the subject's mount namespace when this returns."""
     ours, theirs = socket.socketpair()
     output = os.memfd_create("mountlab-subject-output", os.MFD_CLOEXEC)
     life_r, life_w = os.pipe()  # the subject is killed when the checker goes (EOF)
     own = [os.open(f"self/ns/{n}", os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc_fd)
            for n in ("user", "mnt")]
-    zygote.spawn({"impl": impl_env, "cpu": cpu_seconds}, [*own, theirs.fileno(), output, life_r])
+    zygote.spawn({"impl": impl_env, "cpu": cpu_seconds},
+                 [*own, subjects, theirs.fileno(), output, life_r])
     for fd in (*own, life_r):
         os.close(fd)
     theirs.close()
@@ -267,9 +283,9 @@ def start_subject(proc_fd: int, impl_env: str, cpu_seconds: int) -> Subject:
 
 def in_checker_namespaces(request: dict, fds: list[int]) -> None:
     """Step 7 and the subject's pid 1, in a child of the zygote: join the checker's user and
-    mount namespaces as its unprivileged root, nest, start the subject, watch the checker.
-    Never returns."""
-    user, mount, channel, output, life = fds
+    mount namespaces as its unprivileged root, then the subjects' user namespace, make the
+    subject's other namespaces, start the subject, watch the checker. Never returns."""
+    user, mount, subjects, channel, output, life = fds
     code = 125
     try:
         syscalls.setns(user, syscalls.CLONE_NEWUSER)
@@ -277,8 +293,11 @@ def in_checker_namespaces(request: dict, fds: list[int]) -> None:
         syscalls.setns(mount, syscalls.CLONE_NEWNS)
         # The subject mounts its own /proc over this one: keep a handle on the host's.
         proc_fd = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        limits.dumpable(True)  # our own maps: our /proc files must be ours
-        userns.nest(NAMESPACES, proc_fd)
+        syscalls.setns(subjects, syscalls.CLONE_NEWUSER)
+        userns.become_root()
+        # Made from the subjects' user namespace: the checkers' mounts are locked in the copy
+        # (no unmounting a cover, no making the root writable again).
+        syscalls.unshare(NAMESPACES)
         mnt.fresh_temporary()  # the checkers' namespaces are shared by every check of a run
         limits.dumpable(False)
         mounted_r, mounted_w = os.pipe()

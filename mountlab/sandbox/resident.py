@@ -168,8 +168,8 @@ def _serve(requests: int, answers: int, namespaces: contain.CheckerNamespaces) -
         os.environ.clear()
         os.environ.update(asked["env"])
         os.umask(asked["umask"])
-        answer = check.one_check(proc_fd, asked["cwd"], func, asked["kwargs"],
-                                 asked["timeout"], asked["leaves_mounts"])
+        answer = check.one_check(proc_fd, namespaces.subjects, asked["cwd"], func,
+                                 asked["kwargs"], asked["timeout"], asked["leaves_mounts"])
         _tidy(namespaces)
         sys.stdout.flush()
         sys.stderr.flush()
