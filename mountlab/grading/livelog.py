@@ -41,8 +41,8 @@ def _write() -> None:
     if data is None:
         return
     tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f, ensure_ascii=False)
+    with open(tmp, "w") as f:  # dumps, not dump: its C encoder, not a Python loop of chunks
+        f.write(json.dumps(data, ensure_ascii=False))
     os.replace(tmp, path)  # a reader never sees half a file, even if we are killed mid-write
 
 

@@ -20,7 +20,7 @@ import linecache
 import os
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import pytest
@@ -316,11 +316,7 @@ class Grader:
     def report(self, outputs: bool = True) -> dict:
         """The points so far, as ``--mountlab-report`` writes them (without the tracebacks when
         not ``outputs``)."""
-        steps = [asdict(s) for s in self.step_results()]
-        if not outputs:
-            for step in steps:
-                for check in step["checks"]:
-                    check["output"] = ""
+        steps = [_plain(s, outputs) for s in self.step_results()]
         return {
             "impl": self.impl,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -330,6 +326,18 @@ class Grader:
             "hidden_max_points": sum(s["hidden_max_points"] for s in steps),
             "steps": steps,
         }
+
+
+def _plain(step: StepResult, outputs: bool) -> dict:
+    """``dataclasses.asdict(step)``, a few times faster: the live log rewrites it after every
+    check (its fields are plain values, and the checks' list)."""
+    plain = {f.name: getattr(step, f.name) for f in fields(StepResult)}
+    plain["checks"] = [{f.name: getattr(c, f.name) for f in fields(CheckResult)}
+                       for c in step.checks]
+    if not outputs:
+        for check in plain["checks"]:
+            check["output"] = ""
+    return plain
 
 
 def _title(item: pytest.Item, name: str, lang: str) -> str:
