@@ -96,14 +96,21 @@ else
 fi
 
 # --- 2. the venv ----------------------------------------------------------------------------
-# Ready = every module imports, and mountlab is this kit's (an editable install of a moved or
-# other copy of the kit would grade the wrong files).
+# Ready = every requirement of the kit and of its notebooks extra (and of the extras the venv
+# was made with) installed at a version it accepts, theirs too, as pip's metadata says
+# (scripts/venv_needs.py), and mountlab is this kit's (an editable install of a moved or other
+# copy of the kit would grade the wrong files). Importing JupyterLab and matplotlib to prove the
+# same would cost a minute under emulation.
+STAMP=$VENV/.mountlab-pyproject   # ./workshop's record (its time) of the install it made
 venv_ok() {
-  [ -x "$VENV/bin/python" ] && [ "$(cd / && "$VENV/bin/python" -c \
-    'import mountlab, pytest, rich, nbval, ipykernel, jupyterlab, matplotlib, os
+  local recorded=
+  [ -x "$VENV/bin/python" ] || return 1
+  [ ! -s "$STAMP" ] || read -r recorded <"$STAMP" || true
+  "$VENV/bin/python" "$REPO/scripts/venv_needs.py" "$REPO/pyproject.toml" "notebooks,$recorded" \
+    >/dev/null 2>&1 || return 1
+  [ "$(cd / && "$VENV/bin/python" -c 'import mountlab, os
 print(os.path.realpath(list(mountlab.__path__)[0]))' 2>/dev/null)" = "$REPO/mountlab" ]
 }
-STAMP=$VENV/.mountlab-pyproject   # ./workshop's record (its time) of the install it made
 stamp_before=$(stat -c %Y.%y "$STAMP" 2>/dev/null || true)
 if [ ! -e "$VENV" ] && ! as_owner test -w "$(dirname "$VENV")"; then
   install -d -o "$OWNER" "$VENV"   # e.g. under /opt: an empty folder the owner may fill

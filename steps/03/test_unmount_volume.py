@@ -15,7 +15,7 @@ import pytest
 
 from mountlab import messages, syscalls
 from mountlab.errors import MountBusyError, VolumeError
-from mountlab.grading.checks import bind, holding, mount_count, snapshot, tmpfs
+from mountlab.grading.checks import bind, holding, mount_count, seconds, snapshot, tmpfs
 from mountlab.impl import step
 from mountlab.sandbox.remote import in_user_namespace
 
@@ -25,6 +25,12 @@ say = messages.beside(__file__)
 _P = inspect.Parameter
 SIGNATURE = [("target", _P.POSITIONAL_OR_KEYWORD, _P.empty), ("timeout", _P.KEYWORD_ONLY, 2.5),
              ("lazy", _P.KEYWORD_ONLY, False)]
+
+
+# How late past the moment it may return unmount_volume can be: 0.5 s natively, more where the
+# kit's own processes are slow (checks.seconds: an emulated processor), but never a second, so
+# that retrying a whole second past the deadline always fails.
+LATE = min(seconds(0.5), 0.9)
 
 
 def unmount_volume(target, **options):
@@ -127,7 +133,7 @@ def test_ebusy_is_retried_until_the_holder_goes(tmp_path):
         assert not holder.has_cwd(), say("returned_while_held", pid=holder.pid)
     assert not still_mounted(target), say("still_mounted", target=target)
     assert not os.path.lexists(target), say("mount_point_kept", target=target)
-    assert elapsed < 0.2 + 0.5, say("retry_too_slow", elapsed=elapsed)
+    assert elapsed < 0.2 + LATE, say("retry_too_slow", elapsed=elapsed)
     assert (source / "data.txt").read_text() == "precious", \
         say("host_file_lost", path=source / "data.txt")
 
@@ -179,7 +185,7 @@ def test_the_timeout_is_honoured(tmp_path, lazy):
             assert lazy, say("busy_not_raised")
         elapsed = time.monotonic() - start
     assert elapsed >= 0.2, say("gave_up_early", elapsed=elapsed)
-    assert elapsed < 0.2 + 0.5, say("past_deadline", elapsed=elapsed)
+    assert elapsed < 0.2 + LATE, say("past_deadline", elapsed=elapsed)
     assert still_mounted(target) != lazy, say("lazy_state")
     unmount_all(target)
 
