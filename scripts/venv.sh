@@ -100,7 +100,7 @@ mountlab_venv_create() {
     fi
     # pip's and setuptools' chatter goes to a log, shown only when something fails.
     local log="$mountlab_venv/pip.log"
-    if "$mountlab_venv/bin/python" "$mountlab_root/scripts/venv_needs.py" \
+    if "$mountlab_venv/bin/python" "$mountlab_root/scripts/venv_needs.py" --build \
         "$mountlab_root/pyproject.toml" "$extras" >"$log" 2>&1; then
         # Every dependency is there already (the VM box's ready-made venv, a re-sync after an
         # edit of pyproject.toml that added none): pip adds the kit alone, without resolving

@@ -1,16 +1,19 @@
 """What a virtualenv lacks of the kit's requirements: run by the venv's own Python,
 
-    VENV/bin/python scripts/venv_needs.py KIT/pyproject.toml EXTRAS
+    VENV/bin/python scripts/venv_needs.py [--build] KIT/pyproject.toml EXTRAS
 
 it prints one line per requirement that no installed distribution satisfies (the kit's, those of
-its extras with EXTRAS a comma list, theirs in turn, and what pip needs to build the kit without
-an isolated environment: the build back-end and wheel), and exits 0 when none is missing,
-1 when some are, 2 when it cannot tell (no `packaging` to read the version ranges with).
+its extras with EXTRAS a comma list, theirs in turn; with --build also what pip needs to build
+the kit without an isolated environment: pip, the build back-end, and wheel beside a setuptools
+before 70.1), and exits 0 when none is missing, 1 when some are, 2 when it cannot tell (no
+`packaging` to read the version ranges with).
 
-scripts/venv.sh asks it before updating a venv that runs: when nothing is missing, pip only has
-the kit itself to add, without resolving every dependency again nor making a build environment.
-That is the VM box's case (its venv ready-made), where each pip start costs seconds under
-emulation. It reads the installed distributions' metadata only: no package is imported.
+scripts/venv.sh asks it (--build) before updating a venv that runs: when nothing is missing, pip
+only has the kit itself to add, without resolving every dependency again nor making a build
+environment. That is the VM box's case (its venv ready-made), where each pip start costs seconds
+under emulation. scripts/provision.sh asks it whether a venv is ready. It reads the installed
+distributions' metadata only: no package is imported (JupyterLab's import alone takes a minute
+under emulation).
 """
 
 from __future__ import annotations
@@ -33,12 +36,12 @@ except ModuleNotFoundError:  # a bare venv: pip decides
     sys.exit(2)
 
 
-def wanted(pyproject: str, extras: list[str]) -> list[Requirement]:
+def wanted(pyproject: str, extras: list[str], build: bool) -> list[Requirement]:
     with open(pyproject, "rb") as f:
         data = tomllib.load(f)
-    # pip builds the kit without an isolated environment only with the build back-end in the venv.
-    texts = ["pip", *data.get("build-system", {}).get("requires", []),
-             *data["project"].get("dependencies", [])]
+    texts = list(data["project"].get("dependencies", []))
+    if build:  # pip builds the kit without an isolated environment with the venv's back-end
+        texts += ["pip", *data.get("build-system", {}).get("requires", [])]
     optional = data["project"].get("optional-dependencies", {})
     for extra in extras:
         texts += optional.get(extra, [f"mountlab-unknown-extra-{extra}"])
@@ -77,14 +80,16 @@ def missing(requirements: list[Requirement], dists: dict[str, metadata.Distribut
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 3:
-        print("usage: venv_needs.py KIT/pyproject.toml EXTRAS", file=sys.stderr)
+    build = argv[1:2] == ["--build"]
+    args = argv[2:] if build else argv[1:]
+    if len(args) != 2:
+        print("usage: venv_needs.py [--build] KIT/pyproject.toml EXTRAS", file=sys.stderr)
         return 2
-    extras = [e.strip() for e in argv[2].split(",") if e.strip()]
+    extras = [e.strip() for e in args[1].split(",") if e.strip()]
     dists = installed()
-    requirements = wanted(argv[1], extras)
+    requirements = wanted(args[0], extras, build)
     setuptools = dists.get("setuptools")
-    if setuptools is not None and Version(setuptools.version) < Version("70.1"):
+    if build and setuptools is not None and Version(setuptools.version) < Version("70.1"):
         requirements.append(Requirement("wheel"))  # its bdist_wheel, in setuptools from 70.1
     lacking = missing(requirements, dists)
     for line in lacking:
