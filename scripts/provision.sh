@@ -81,9 +81,11 @@ if grep -lq $'\r' "$REPO/scripts/provision.sh" "$REPO/workshop" "$REPO/container
 fi
 
 # --- 1. system packages -------------------------------------------------------------------
+# One dpkg-query for all (each process start costs under emulation), then builtins only.
 missing=()
+statuses=$'\n'$(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${PACKAGES[@]}" 2>/dev/null || true)$'\n'
 for p in "${PACKAGES[@]}"; do
-  [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" = installed ] || missing+=("$p")
+  [[ $statuses == *$'\n'"$p installed"$'\n'* ]] || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]}"
