@@ -12,15 +12,17 @@ made on this machine (tests/vm/wheelhouse.py), served over HTTP on that network.
 What is slow under emulation is made beforehand, at native speed, into the box: the kit's system
 packages, and the VM venv's third-party Python packages (from the same wheelhouse). Provisioning
 still runs in full: scripts/provision.sh checks every package (a misspelled one makes apt fail,
-see the last test), ./workshop's venv bootstrap runs pip, which adds the kit itself, offline.
+see the last test), ./workshop's venv bootstrap runs pip, which adds the kit alone, offline, as
+every dependency is there (scripts/venv_needs.py).
 The wheelhouse holds the notebooks extra only: a provisioning that asked for the dev extra in
 the VM would fail.
 
 Root, network to the Debian mirror and PyPI, minutes: runs with MOUNTLAB_SLOW=1, where a missing
-tool fails it. Not in CI yet: 17 minutes with the box cached on a loaded machine, past CI's
-budget. The timings of the parts, each with the load averages, go to
-stdout (``-s``) and to /var/cache/mountlab/vm-box/timings.json, the output of every command (with
-the second each line came) to .../vm-box/last-run.log.
+tool fails it. Not in CI yet: 10 minutes with the box cached at load averages of 7 to 12 (vagrant
+up 280 s of it), 38 minutes with the box to build at 11 to 56, past CI's budget on a loaded
+machine. The timings of the parts, each with the load averages, go to stdout (``-s``) and to
+/var/cache/mountlab/vm-box/timings.json, the output of every command (with the second each line
+came) to .../vm-box/last-run.log.
 """
 
 from __future__ import annotations
