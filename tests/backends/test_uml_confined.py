@@ -84,9 +84,7 @@ def _graded(report: Path) -> dict[str, bool]:
     return {c["nodeid"]: c["passed"] for s in data["steps"] for c in s["checks"]}
 
 
-@pytest.mark.skipif(os.environ.get("MOUNTLAB_SLOW") != "1",
-                    reason="every known bug graded through UML: minutes; "
-                           "set MOUNTLAB_SLOW=1")
+@pytest.mark.slow  # known bugs graded through UML: minutes
 def test_known_bugs_get_the_same_points_as_natively(nobody_kit):
     bugs = _bugs()
     work = nobody_kit.scratch("bugs")

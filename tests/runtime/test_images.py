@@ -1,7 +1,7 @@
 """``./container image build|import|ls|rm`` (mountlab/runtime/images/).
 
 State lives in throw-away directories (MOUNTLAB_STATE, MOUNTLAB_RUN). The debootstrap builds need
-the network and minutes: they run only with MOUNTLAB_SLOW=1.
+the network and minutes: they are marked slow (tests/slow.py).
 """
 
 from __future__ import annotations
@@ -26,8 +26,6 @@ have_busybox = pytest.mark.skipif(
     not any(os.path.isfile(p) and busybox.is_static_elf(p)
             for p in ("/bin/busybox", "/usr/bin/busybox")),
     reason="needs a static busybox: apt-get install busybox-static")
-slow = pytest.mark.skipif(os.environ.get("MOUNTLAB_SLOW") != "1",
-                          reason="network and minutes: set MOUNTLAB_SLOW=1")
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
 
@@ -396,7 +394,6 @@ debootstrap_ready = pytest.mark.skipif(
 
 
 @pytest.mark.slow
-@slow
 @debootstrap_ready
 @pytest.mark.parametrize("distro", ["debian", "ubuntu"])
 def test_debootstrap_build(env, distro):

@@ -9,9 +9,11 @@ set-up, not something a learner's machine or the kit has.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,6 +23,10 @@ ROOT = registry.KIT_ROOT
 #: The minimal root, once made, is kept here as a tar: debootstrap takes minutes and downloads.
 CACHE = Path(os.environ.get("MOUNTLAB_CACHE", "/var/cache/mountlab")) / "fresh-debian"
 SUITE = "bookworm"
+VARIANT = "minbase"
+INCLUDE = ("python3", "git")
+#: A fresh machine gets the distribution as it is today: the cached root is made again after this.
+REFRESH_DAYS = 14
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 # $0 the root; then the command. The root bound onto itself, proc, dev and sys for the tools,
@@ -31,29 +37,53 @@ _ENTER = ('mount --bind "$0" "$0" && mount -t proc proc "$0/proc" && '
           'exec chroot . /bin/sh -c \'umount -l /.host && rmdir /.host && exec "$@"\' sh "$@"')
 
 
-def make_root(target: Path) -> tuple[float, bool]:
-    """A minimal Debian 12 with python3 and git in ``target``; (seconds, from the cache)."""
-    started = time.monotonic()
-    tarball = CACHE / f"{SUITE}-minbase-python3-git.tar"
-    target.mkdir(parents=True)
-    if not tarball.is_file():
-        build = CACHE / "build"
-        fsutil.remove_tree(build)  # a build that was interrupted
-        build.mkdir(parents=True)
+def cached_root() -> Path:
+    """The cache's tar for this suite, variant, package list and mirror (each changes the key)."""
+    mirror = os.environ.get("MOUNTLAB_DEBIAN_MIRROR", "")
+    key = hashlib.sha256(repr((SUITE, VARIANT, INCLUDE, mirror)).encode()).hexdigest()[:12]
+    return CACHE / f"{SUITE}-{VARIANT}-{'-'.join(INCLUDE)}-{key}.tar"
+
+
+def _fresh_enough(tarball: Path) -> bool:
+    try:
+        return time.time() - tarball.stat().st_mtime < REFRESH_DAYS * 86400
+    except FileNotFoundError:
+        return False
+
+
+def _build(tarball: Path) -> None:
+    """debootstrap into a folder of this run's own (another run may build at the same time),
+    then the tar, renamed into place whole."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    for stale in CACHE.glob("build-*"):  # an interrupted build: debootstrap left no host mount
+        if time.time() - stale.stat().st_mtime > 6 * 3600:
+            fsutil.remove_tree(stale)
+    build = Path(tempfile.mkdtemp(prefix="build-", dir=CACHE))
+    try:
         mirror = os.environ.get("MOUNTLAB_DEBIAN_MIRROR")
         # debootstrap mounts /proc and /sys in the root while it works: keep them in a namespace.
         subprocess.run(["unshare", "-m", "--propagation", "private", "debootstrap",
-                        "--variant=minbase", "--include=python3,git", SUITE, str(build),
-                        *([mirror] if mirror else [])], check=True, capture_output=True,
-                       timeout=1800)
-        partial = tarball.with_suffix(".partial")
-        subprocess.run(["tar", "-C", str(build), "--one-file-system", "-cf", str(partial), "."],
-                       check=True)
+                        f"--variant={VARIANT}", f"--include={','.join(INCLUDE)}", SUITE,
+                        str(build / "root"), *([mirror] if mirror else [])], check=True,
+                       capture_output=True, timeout=1800)
+        partial = build / "root.tar"
+        subprocess.run(["tar", "-C", str(build / "root"), "--one-file-system", "-cf",
+                        str(partial), "."], check=True)
+        for old in CACHE.glob(f"{SUITE}-*.tar"):  # other keys, or this one grown old
+            old.unlink(missing_ok=True)
         partial.rename(tarball)
+    finally:
         fsutil.remove_tree(build)
-        cached = False
-    else:
-        cached = True
+
+
+def make_root(target: Path) -> tuple[float, bool]:
+    """A minimal Debian 12 with python3 and git in ``target``; (seconds, from the cache)."""
+    started = time.monotonic()
+    tarball = cached_root()
+    target.mkdir(parents=True)
+    cached = _fresh_enough(tarball)
+    if not cached:
+        _build(tarball)
     subprocess.run(["tar", "-C", str(target), "-xpf", str(tarball)], check=True)
     return time.monotonic() - started, cached
 
@@ -109,15 +139,21 @@ def this_machines_network(target: Path) -> dict[str, str]:
     return env
 
 
-def run_inside(target: Path, script: str, env: dict[str, str],
-               timeout: float = 3600) -> tuple[subprocess.CompletedProcess, float]:
-    """``bash -c script`` as root in the fresh machine, with a login's bare environment;
-    (its result, output merged, and the seconds it took)."""
+def inside(target: Path, script: str, env: dict[str, str]) -> list[str]:
+    """The command that runs ``bash -c script`` as root in the fresh machine, with a login's
+    bare environment."""
     bare = ["env", "-i", "HOME=/root", "TERM=dumb", "LANG=C.UTF-8", f"PATH={PATH}",
             *(f"{k}={v}" for k, v in env.items())]
+    return ["unshare", "-m", "--propagation", "private", "sh", "-c", _ENTER, str(target), *bare,
+            "bash", "-c", script]
+
+
+def run_inside(target: Path, script: str, env: dict[str, str],
+               timeout: float = 3600) -> tuple[subprocess.CompletedProcess, float]:
+    """``bash -c script`` in the fresh machine; (its result, output merged, and the seconds it
+    took)."""
     started = time.monotonic()
-    proc = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", _ENTER,
-                           str(target), *bare, "bash", "-c", script],
+    proc = subprocess.run(inside(target, script, env), stdin=subprocess.DEVNULL,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           errors="replace", timeout=timeout)
     return proc, time.monotonic() - started

@@ -55,9 +55,8 @@ ASKED = os.environ.get("MOUNTLAB_SLOW") == "1"  # CI too, once it fits CI's budg
 VM_EXTRAS = ("notebooks",)
 
 pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not ASKED, reason="boots a VM (minutes, root, network): runs with "
-                                         "MOUNTLAB_SLOW=1"),
+    # Deselected but with --slow or MOUNTLAB_SLOW=1 (tests/slow.py): not CI's budget.
+    pytest.mark.slow(ci=False),
 ]
 
 # A VM that lives minutes on this machine, on a network of its own. Vagrant's insecure key stays
