@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 from mountlab import registry
-from tests import slow
+from tests import background, slow
 from tests.slow import pytest_addoption, pytest_configure, pytest_terminal_summary  # noqa: F401
-from tests.vm import newcomer
 
 ROOT = registry.KIT_ROOT
 
@@ -19,17 +18,23 @@ ROOT = registry.KIT_ROOT
 def pytest_collection_modifyitems(config, items):
     # The slow marker: deselected unless --slow, MOUNTLAB_SLOW=1 or CI=true (tests/slow.py).
     slow.select(config, items)
-    newcomer.run_last(items)
+    background.run_last(items)
 
 
 def pytest_collection_finish(session):
-    # The fresh machine runs the whole suite again: beside this one, from the start.
+    # Work that mostly waits (a fresh machine running the suite again, downloads) starts now.
     if not session.config.option.collectonly:
-        newcomer.start_early([item.nodeid for item in session.items])
+        background.start(session.items)
 
 
 def pytest_sessionfinish(session):
-    newcomer.stop()
+    background.stop_all()
+
+
+@pytest.fixture
+def background_work(request):
+    """This test's ``@pytest.mark.background(start=...)`` work (tests/background.py)."""
+    return background.handle(request.node)
 
 
 def run_checks(targets: list[str], impl: str, tmp_path: Path, *extra: str) -> dict:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -19,6 +18,7 @@ import pytest
 
 from mountlab.runtime import cli, images, state
 from mountlab.runtime.images import busybox, debootstrap, tar_import
+from tests.runtime import image_build
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -388,27 +388,25 @@ def test_unknown_distribution_and_bad_suite(env, container):
     assert code == 125 and "invalid suite" in err
 
 
-debootstrap_ready = pytest.mark.skipif(
-    os.geteuid() != 0 or not shutil.which("debootstrap", path="/usr/sbin:/usr/bin:/sbin:/bin"),
-    reason="needs root and debootstrap")
-
-
 @pytest.mark.slow
-@debootstrap_ready
+@pytest.mark.skipif(bool(image_build.cannot_build()), reason=image_build.cannot_build() or "-")
+@pytest.mark.background(start=image_build.start)
 @pytest.mark.parametrize("distro", ["debian", "ubuntu"])
-def test_debootstrap_build(env, distro):
-    variables = dict(os.environ, MOUNTLAB_STATE=str(env / "state"),
-                     MOUNTLAB_RUN=str(env / "run"), PYTHONPATH=ROOT)
-    proc = subprocess.run([sys.executable, "-m", "mountlab.runtime", "image", "build", distro],
-                          env=variables, capture_output=True, text=True, timeout=1800)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    rootfs = os.path.join(env / "state", "images", distro, "rootfs")
-    with open(os.path.join(rootfs, "etc/os-release")) as f:
-        assert f"ID={distro}" in f.read()
-    assert os.path.exists(os.path.join(rootfs, "bin/bash"))
-    config = json.load(open(os.path.join(env / "state", "images", distro, "image.json")))
-    assert config["Cmd"] == ["/bin/bash"]
-    assert leftovers(env) == []
-    # debootstrap mounted /proc and /sys inside the target in a namespace of its own: no trace
-    with open("/proc/self/mountinfo") as f:
-        assert str(env) not in f.read()
+def test_debootstrap_build(background_work, distro):
+    build = background_work  # started with the session (tests/runtime/image_build.py)
+    try:
+        status, output = build.wait()
+        assert status == 0, output[-3000:]
+        env = build.work
+        rootfs = os.path.join(env / "state", "images", distro, "rootfs")
+        with open(os.path.join(rootfs, "etc/os-release")) as f:
+            assert f"ID={distro}" in f.read()
+        assert os.path.exists(os.path.join(rootfs, "bin/bash"))
+        config = json.load(open(os.path.join(env / "state", "images", distro, "image.json")))
+        assert config["Cmd"] == ["/bin/bash"]
+        assert leftovers(env) == []
+        # debootstrap mounted /proc and /sys inside the target in a namespace of its own: no trace
+        with open("/proc/self/mountinfo") as f:
+            assert str(env) not in f.read()
+    finally:
+        build.stop()

@@ -2,7 +2,7 @@
 
 It takes about as long as the whole suite (``./workshop test`` runs again inside the fresh
 machine), mostly waiting on downloads and on processes of its own: started when collection ends
-(tests/conftest.py), it runs in a thread while the other tests run, and its test
+(tests/background.py), it runs in a thread while the other tests run, and its test
 (tests/vm/test_provision.py) waits for it and asserts on what it recorded. What it checks is
 asserted here, on the way, so that a failure stops it where it happened.
 """
@@ -24,7 +24,6 @@ from pathlib import Path
 from tests import learner_work, slow
 from tests.vm import fresh_machine
 
-TEST = "tests/vm/test_provision.py::test_a_newcomers_first_hour_on_a_fresh_debian"
 README = fresh_machine.ROOT / "README.md"
 KIT = "/root/mountlab"  # where root on a fresh VM clones it: root's home, mode 0700
 MAX_SKIPPED = 3
@@ -79,7 +78,7 @@ class Newcomer:
     """The scenario, in a thread: ``start()``, then ``wait()``; ``log`` holds every command's
     output, ``timings`` its seconds, ``error`` the first failure."""
 
-    work: Path
+    work: Path = field(init=False)
     target: Path = field(init=False)
     env: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
@@ -91,16 +90,15 @@ class Newcomer:
     _proc: subprocess.Popen | None = None
     _stopping: bool = False
 
-    def __post_init__(self) -> None:
-        self.target = self.work / "debian"
-
     def start(self) -> Newcomer:
+        self.work = Path(tempfile.mkdtemp(prefix="mountlab-newcomer-"))
+        self.target = self.work / "debian"
         self._thread = threading.Thread(target=self._main, name="newcomer", daemon=True)
         self._thread.start()
         return self
 
     def wait(self, timeout: float = 3600) -> None:
-        assert self._thread is not None
+        assert self._thread is not None, "not started"
         self._thread.join(timeout)
         assert not self._thread.is_alive(), f"still running after {timeout} s:\n{self.text()}"
 
@@ -194,33 +192,8 @@ class Newcomer:
             pass
 
 
-_running: Newcomer | None = None
-
-
-def run_last(items: list) -> None:
-    """Its test goes last, so that it waits for the scenario when nothing else is left to run."""
-    mine = [item for item in items if item.nodeid == TEST]
-    items[:] = [item for item in items if item.nodeid != TEST] + mine
-
-
-def start_early(nodeids: list[str]) -> None:
-    """Start the scenario now when its test is among those to run and it can run here."""
-    global _running
-    if _running is None and TEST in nodeids and not cannot_run():
-        _running = Newcomer(Path(tempfile.mkdtemp(prefix="mountlab-newcomer-"))).start()
-
-
-def started() -> Newcomer:
-    """The scenario started with the session, or one started now."""
-    global _running
-    if _running is None:
-        _running = Newcomer(Path(tempfile.mkdtemp(prefix="mountlab-newcomer-"))).start()
-    return _running
-
-
-def stop() -> None:
-    """At the session's end: a scenario still running (its test was not reached) is ended."""
-    global _running
-    if _running is not None:
-        _running.stop()
-        _running = None
+def start(item: object = None) -> Newcomer:
+    """The scenario, begun in a thread when this machine can make the fresh root
+    (``@pytest.mark.background(start=newcomer.start)``)."""
+    run = Newcomer()
+    return run if cannot_run() else run.start()

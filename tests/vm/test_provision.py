@@ -67,7 +67,8 @@ def test_ci_runs_exactly_the_readmes_second_command():
 
 
 @pytest.mark.slow
-def test_a_newcomers_first_hour_on_a_fresh_debian(capsys):
+@pytest.mark.background(start=newcomer.start)
+def test_a_newcomers_first_hour_on_a_fresh_debian(background_work, capsys):
     """The README's two commands are the whole set-up of a minimal Debian 12 where root clones
     the kit into /root: the first grades step 1, the second (with a learner's half-done work in
     steps/ by then) ends with at most 3 skipped and none failed. Then the VM's provisioning
@@ -78,7 +79,7 @@ def test_a_newcomers_first_hour_on_a_fresh_debian(capsys):
         if os.environ.get("CI") == "true":
             pytest.fail(why)
         pytest.skip(why)
-    run = newcomer.started()
+    run = background_work
     waited = time.monotonic()
     run.wait()
     with capsys.disabled():
