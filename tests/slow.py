@@ -86,8 +86,10 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     if left:
         terminalreporter.write_line(tr(
             env_lang(),
-            f"{left} slow tests not run (minutes each: a VM, a fresh Debian, images from the "
-            "network): ./workshop test --slow (or MOUNTLAB_SLOW=1) runs them; CI does.",
-            f"{left} tests lents non lancés (des minutes chacun : une VM, une Debian neuve, des "
+            f"{left} slow test{'s' if left > 1 else ''} not run (minutes each: a VM, a fresh "
+            "Debian, images from the network): ./workshop test --slow (or MOUNTLAB_SLOW=1) runs "
+            "them; CI does.",
+            f"{left} test{'s' if left > 1 else ''} lent{'s' if left > 1 else ''} non "
+            f"lancé{'s' if left > 1 else ''} (des minutes chacun : une VM, une Debian neuve, des "
             "images du réseau) : ./workshop test --slow (ou MOUNTLAB_SLOW=1) les lance ; la CI "
             "aussi."))

@@ -91,6 +91,7 @@ class Newcomer:
     _stopping: bool = False
 
     def start(self) -> Newcomer:
+        _remove_stale()
         self.work = Path(tempfile.mkdtemp(prefix="mountlab-newcomer-"))
         self.target = self.work / "debian"
         self._thread = threading.Thread(target=self._main, name="newcomer", daemon=True)
@@ -190,6 +191,13 @@ class Newcomer:
             LAST_LOG.write_text(self.text(last=2_000_000))
         except OSError:
             pass
+
+
+def _remove_stale(hours: float = 6) -> None:
+    """Roots a killed run left behind (about 2 GB each), once nothing is mounted there."""
+    for old in Path(tempfile.gettempdir()).glob("mountlab-newcomer-*"):
+        if time.time() - old.stat().st_mtime > hours * 3600 and not fresh_machine.mounts_under(old):
+            fresh_machine.remove(old)
 
 
 def start(item: object = None) -> Newcomer:

@@ -1,0 +1,50 @@
+"""The slow marker (tests/slow.py): left out of ``./workshop test`` with one line that says how
+many and how to run them; in with --slow, MOUNTLAB_SLOW=1, CI=true, or when named."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from mountlab import registry
+
+SLOW = "tests/vm/test_provision.py::test_a_newcomers_first_hour_on_a_fresh_debian"
+
+
+def collected(*args: str, **env: str) -> tuple[list[str], str]:
+    """The node ids pytest would run (``--collect-only``: nothing starts), and its output."""
+    variables = {k: v for k, v in os.environ.items()
+                 if k not in ("CI", "MOUNTLAB_SLOW", "LC_ALL", "LC_MESSAGES", "LANG")}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
+                           "-p", "no:cacheprovider", *args], cwd=registry.KIT_ROOT,
+                          env={**variables, **env}, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    return [line for line in proc.stdout.splitlines() if "::" in line], proc.stdout
+
+
+def test_left_out_by_default_with_one_line_saying_how_to_run_them():
+    ids, out = collected("tests/vm/test_provision.py")
+    assert SLOW not in ids and ids, out
+    assert "1 slow test not run" in out and "./workshop test --slow" in out, out
+    assert "skipped" not in out
+
+
+def test_the_line_in_french():
+    _, out = collected("tests/vm/test_provision.py", LANG="fr_FR.UTF-8")
+    assert "1 test lent non lancé" in out and "./workshop test --slow" in out, out
+
+
+@pytest.mark.parametrize("args, env", [(["--slow"], {}), ([], {"MOUNTLAB_SLOW": "1"}),
+                                       ([], {"CI": "true"}), (["-m", "slow"], {})])
+def test_in_when_asked(args, env):
+    ids, out = collected("tests/vm/test_provision.py", *args, **env)
+    assert SLOW in ids, out
+    assert "slow test not run" not in out
+
+
+def test_in_when_named():
+    ids, out = collected(SLOW)
+    assert ids == [SLOW], out
