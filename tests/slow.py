@@ -1,4 +1,5 @@
-"""The ``slow`` marker: tests that take minutes (a VM, a fresh Debian, images from the network).
+"""The ``slow`` marker: tests that take minutes (a VM, a fresh Debian, images from the network,
+gradings in User-Mode Linux guests).
 
 They are deselected by default, so that ``./workshop test`` on any machine ends without skipped
 tests standing for "no time", and one line of the summary says how many were left out and how to
@@ -6,9 +7,9 @@ run them. They run with ``--slow`` (``./workshop test --slow``), with ``MOUNTLAB
 CI (``CI=true``), where a missing tool then fails them. A test named on the command line
 (``path::name``) or chosen with ``-m`` runs whatever it is.
 
-``--slow`` and ``MOUNTLAB_SLOW=1`` also make a few tests exhaustive (``exhaustive()``: a class of
-30, every known bug through User-Mode Linux): longer than CI's budget, so CI runs them at their
-everyday size.
+``slow(ci=False)``: longer than CI's budget (every attack graded in a guest of its own, say), so
+only ``--slow`` and ``MOUNTLAB_SLOW=1`` run it. They also make a few tests exhaustive
+(``exhaustive()``: a class of 30, every known bug through User-Mode Linux).
 """
 
 from __future__ import annotations
@@ -24,19 +25,12 @@ _LEFT_OUT = pytest.StashKey[int]()
 
 
 def exhaustive() -> bool:
-    """True with ``--slow`` or ``MOUNTLAB_SLOW=1``: the slow tests at their full size."""
+    """True with ``--slow`` or ``MOUNTLAB_SLOW=1``: every slow test, at its full size."""
     return os.environ.get("MOUNTLAB_SLOW") == "1"
 
 
-def why_run(config: pytest.Config) -> str:
-    """What makes the slow tests run ("" when nothing does)."""
-    if config.getoption("slow"):
-        return "--slow"
-    if exhaustive():
-        return "MOUNTLAB_SLOW=1"
-    if os.environ.get("CI") == "true":
-        return "CI=true"
-    return ""
+def in_ci() -> bool:
+    return os.environ.get("CI") == "true"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -63,18 +57,23 @@ def _named(config: pytest.Config) -> list[str]:
     return named
 
 
+def _runs(marker: pytest.Mark) -> bool:
+    """Whether a test with this ``slow`` marker runs in this session."""
+    return exhaustive() or (in_ci() and marker.kwargs.get("ci", True))
+
+
 def select(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Deselect the slow tests unless something asks for them (pytest_collection_modifyitems)."""
-    if why_run(config) or config.getoption("markexpr"):
+    if exhaustive() or config.getoption("markexpr"):
         return
     named = _named(config)
     keep, left = [], []
     for item in items:
-        slow = item.get_closest_marker("slow") is not None
-        if slow and not any(item.nodeid.startswith(n) for n in named):
-            left.append(item)
-        else:
+        marker = item.get_closest_marker("slow")
+        if marker is None or _runs(marker) or any(item.nodeid.startswith(n) for n in named):
             keep.append(item)
+        else:
+            left.append(item)
     if left:
         config.hook.pytest_deselected(items=left)
         items[:] = keep
@@ -83,13 +82,22 @@ def select(config: pytest.Config, items: list[pytest.Item]) -> None:
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     left = config.stash.get(_LEFT_OUT, 0)
-    if left:
-        terminalreporter.write_line(tr(
-            env_lang(),
-            f"{left} slow test{'s' if left > 1 else ''} not run (minutes each: a VM, a fresh "
-            "Debian, images from the network): ./workshop test --slow (or MOUNTLAB_SLOW=1) runs "
-            "them; CI does.",
-            f"{left} test{'s' if left > 1 else ''} lent{'s' if left > 1 else ''} non "
-            f"lancé{'s' if left > 1 else ''} (des minutes chacun : une VM, une Debian neuve, des "
-            "images du réseau) : ./workshop test --slow (ou MOUNTLAB_SLOW=1) les lance ; la CI "
-            "aussi."))
+    if not left:
+        return
+    s = "s" if left > 1 else ""
+    if in_ci():
+        line = tr(env_lang(),
+                  f"{left} slow test{s} not run (longer than CI's budget): ./workshop test --slow "
+                  "(or MOUNTLAB_SLOW=1) runs them.",
+                  f"{left} test{s} lent{s} non lancé{s} (plus longs que le budget de la CI) : "
+                  "./workshop test --slow (ou MOUNTLAB_SLOW=1) les lance.")
+    else:
+        line = tr(env_lang(),
+                  f"{left} slow test{s} not run (minutes each: a VM, a fresh Debian, images from "
+                  "the network, gradings in guests): ./workshop test --slow (or MOUNTLAB_SLOW=1) "
+                  "runs them (CI, those that fit its budget).",
+                  f"{left} test{s} lent{s} non lancé{s} (des minutes chacun : une VM, une Debian "
+                  "neuve, des images du réseau, des notations dans des invités) : ./workshop test "
+                  "--slow (ou MOUNTLAB_SLOW=1) les lance (la CI, ceux qui tiennent dans son "
+                  "budget).")
+    terminalreporter.write_line(line)

@@ -48,3 +48,18 @@ def test_in_when_asked(args, env):
 def test_in_when_named():
     ids, out = collected(SLOW)
     assert ids == [SLOW], out
+
+
+def test_ci_leaves_out_what_is_longer_than_its_budget():
+    """slow(ci=False): the attacks graded in a guest each (tests/grading/conftest.py)."""
+    from tests.grading.test_attacks import ATTACKS, UML_QUICK
+
+    def uml(ids: list[str]) -> set[str]:
+        return {i.split("[uml-", 1)[1].rstrip("]") for i in ids
+                if "test_attack_earns_nothing" in i and "[uml-" in i}
+
+    ids, out = collected("tests/grading/test_attacks.py", CI="true")
+    assert uml(ids) == set(UML_QUICK), out
+    assert "longer than CI's budget" in out and "--slow" in out
+    ids, out = collected("tests/grading/test_attacks.py", MOUNTLAB_SLOW="1")
+    assert uml(ids) == set(ATTACKS), out
