@@ -17,7 +17,8 @@ SLOW = "tests/vm/test_provision.py::test_a_newcomers_first_hour_on_a_fresh_debia
 def collected(*args: str, **env: str) -> tuple[list[str], str]:
     """The node ids pytest would run (``--collect-only``: nothing starts), and its output."""
     variables = {k: v for k, v in os.environ.items()
-                 if k not in ("CI", "MOUNTLAB_SLOW", "LC_ALL", "LC_MESSAGES", "LANG")}
+                 if k not in ("CI", "MOUNTLAB_SLOW", "MOUNTLAB_LANG", "LC_ALL", "LC_MESSAGES",
+                              "LANG")}  # ./workshop test exports MOUNTLAB_LANG
     proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
                            "-p", "no:cacheprovider", *args], cwd=registry.KIT_ROOT,
                           env={**variables, **env}, capture_output=True, text=True, timeout=120)
