@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests import learner_work, slow
+from tests.cpu_time import CpuGroup
 from tests.vm import fresh_machine
 
 README = fresh_machine.ROOT / "README.md"
@@ -82,6 +83,7 @@ class Newcomer:
     target: Path = field(init=False)
     env: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds, where cgroups allow
     log: list[str] = field(default_factory=list)
     error: BaseException | None = None
     learner: dict[int, str] = field(default_factory=dict)
@@ -128,10 +130,11 @@ class Newcomer:
     def _run(self, name: str, script: str, statuses: tuple[int, ...] = (0,)) -> str:
         assert not self._stopping, "stopped"
         started = time.monotonic()
+        group = CpuGroup(f"mountlab-newcomer-{os.getpid()}-{len(self.timings)}")
         self._proc = subprocess.Popen(
-            fresh_machine.inside(self.target, script, self.env), stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
-            start_new_session=True)  # one group, that stop() can kill
+            group.wrap(fresh_machine.inside(self.target, script, self.env)),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, errors="replace", start_new_session=True)  # one group, for stop()
         try:
             out, _ = self._proc.communicate(timeout=3600)
         except subprocess.TimeoutExpired:
@@ -139,6 +142,10 @@ class Newcomer:
             out, _ = self._proc.communicate()
         seconds = time.monotonic() - started
         self.timings[name] = round(seconds, 1)
+        cpu = group.seconds()
+        group.close()
+        if cpu is not None:
+            self.cpu[name] = round(cpu, 1)
         status = self._proc.returncode
         self.log.append(f"### {name} ({seconds:.1f} s, status {status})\n{out}")
         assert status in statuses, f"{name}: status {status}\n{self.text()}"
@@ -185,7 +192,8 @@ class Newcomer:
         self.left_behind = fresh_machine.mounts_under(self.work)
         if not self.left_behind:  # else kept: removing through a mount would lose the host's
             fresh_machine.remove(self.work)
-        report = dict(self.timings, load_average=[round(x, 2) for x in os.getloadavg()])
+        report = dict(self.timings, cpu_seconds=self.cpu,
+                      load_average=[round(x, 2) for x in os.getloadavg()])
         try:  # for a look afterwards, as CI leaves nothing else
             TIMINGS.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
             LAST_LOG.write_text(self.text(last=2_000_000))

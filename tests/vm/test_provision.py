@@ -83,8 +83,8 @@ def test_a_newcomers_first_hour_on_a_fresh_debian(background_work, capsys):
     waited = time.monotonic()
     run.wait()
     with capsys.disabled():
-        print(f"\n[fresh machine] seconds: {run.timings} (waited {time.monotonic() - waited:.0f} s "
-              f"at the end of the suite)", file=sys.stderr)
+        print(f"\n[fresh machine] seconds: {run.timings}; CPU seconds: {run.cpu} (waited "
+              f"{time.monotonic() - waited:.0f} s at the end of the suite)", file=sys.stderr)
     if run.error is not None:
         raise run.error
     assert not run.left_behind, f"mounts left behind: {run.left_behind}"
