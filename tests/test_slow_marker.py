@@ -64,3 +64,12 @@ def test_ci_leaves_out_what_is_longer_than_its_budget():
     assert "longer than CI's budget" in out and "--slow" in out
     ids, out = collected("tests/grading/test_attacks.py", MOUNTLAB_SLOW="1")
     assert uml(ids) == set(ATTACKS), out
+
+
+def test_ci_adds_only_the_fresh_machine():
+    """CI's budget: of the slow tests, CI=true brings in the fresh machine alone (it runs the
+    suite again beside the suite); the others are slow(ci=False)."""
+    default, _ = collected("tests")
+    ci, out = collected("tests", CI="true")
+    assert set(default) < set(ci), out[-3000:]
+    assert set(ci) - set(default) == {SLOW}, out[-3000:]

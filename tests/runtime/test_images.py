@@ -388,7 +388,7 @@ def test_unknown_distribution_and_bad_suite(env, container):
     assert code == 125 and "invalid suite" in err
 
 
-@pytest.mark.slow
+@pytest.mark.slow(ci=False)  # minutes of downloads and unpacking each: CI's CPU goes elsewhere
 @pytest.mark.skipif(bool(image_build.cannot_build()), reason=image_build.cannot_build() or "-")
 @pytest.mark.background(start=image_build.start)
 @pytest.mark.parametrize("distro", ["debian", "ubuntu"])

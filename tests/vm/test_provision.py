@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests import reachable
-from tests.vm import newcomer
+from tests.vm import fresh_machine, newcomer
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "provision.sh"
@@ -64,6 +64,22 @@ def test_ci_runs_exactly_the_readmes_second_command():
                           text=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == literally(quick_start()[1], shutil.which("sudo") is not None)
+
+
+def test_the_fresh_machine_does_not_run_itself_again(monkeypatch, tmp_path):
+    """The suite inside the fresh machine gets a login's bare environment: neither CI=true nor
+    MOUNTLAB_SLOW=1 reach it, so its own fresh-machine test is left out (tests/slow.py) and the
+    run does not recurse."""
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setenv("MOUNTLAB_SLOW", "1")
+    monkeypatch.setenv("PYTEST_ADDOPTS", "--slow")
+    (tmp_path / "etc" / "apt" / "apt.conf.d").mkdir(parents=True)
+    env = fresh_machine.this_machines_network(tmp_path)
+    argv = fresh_machine.inside(tmp_path, "./workshop test", env)
+    bare = argv[argv.index("env"):]
+    assert bare[1] == "-i", argv
+    passed = [a.split("=", 1)[0] for a in bare[2:bare.index("bash")]]
+    assert not {"CI", "MOUNTLAB_SLOW", "PYTEST_ADDOPTS"} & set(passed), passed
 
 
 @pytest.mark.slow
