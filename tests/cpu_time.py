@@ -7,6 +7,8 @@ Where no cgroup can be made, the command runs as it is and its CPU time is None.
 from __future__ import annotations
 
 import os
+import signal
+import time
 from pathlib import Path
 
 _V1 = Path("/sys/fs/cgroup/cpuacct")
@@ -60,6 +62,25 @@ class CpuGroup:
             return int(text) / 1e9
         fields = dict(line.split() for line in text.splitlines())
         return int(fields["usage_usec"]) / 1e6
+
+    def kill(self) -> None:
+        """SIGKILL whatever still runs in the group, those that left the command's session
+        included (a grader's guests start sessions of their own)."""
+        if self.dir is None:
+            return
+        for _ in range(50):
+            try:
+                pids = (self.dir / "cgroup.procs").read_text().split()
+            except OSError:
+                return
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.1)
 
     def close(self) -> None:
         """Removed once its processes are gone (a process left behind keeps it)."""

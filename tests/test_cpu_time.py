@@ -24,3 +24,19 @@ def test_a_commands_cpu_time_counts_its_children():
     else:
         assert seconds is not None and 0.5 <= seconds < 5, seconds
         assert not group.dir.exists()
+
+
+def test_kill_ends_what_left_the_commands_session():
+    group = CpuGroup(f"mountlab-test-kill-{os.getpid()}")
+    if group.dir is None:
+        return  # no cgroup here: nothing to end
+    # The command starts a sleeper in a session of its own and ends: the sleeper stays.
+    argv = [sys.executable, "-c", "import subprocess; subprocess.Popen(['sleep', '300'], "
+                                  "start_new_session=True)"]
+    subprocess.run(group.wrap(argv), check=True, timeout=60)
+    left = (group.dir / "cgroup.procs").read_text().split()
+    assert len(left) == 1, left
+    group.kill()
+    assert (group.dir / "cgroup.procs").read_text().split() == []
+    group.close()
+    assert not group.dir.exists()

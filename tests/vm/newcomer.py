@@ -90,6 +90,7 @@ class Newcomer:
     left_behind: list[str] = field(default_factory=list)
     _thread: threading.Thread | None = None
     _proc: subprocess.Popen | None = None
+    _group: CpuGroup | None = None
     _stopping: bool = False
 
     def start(self) -> Newcomer:
@@ -111,8 +112,10 @@ class Newcomer:
         proc = self._proc
         if proc is not None and proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-        if self._thread is not None:
-            self._thread.join(120)
+        if self._group is not None:  # what left the session (the grader's guests) too
+            self._group.kill()
+        if self._thread is not None:  # it removes the root (GBs) before it ends
+            self._thread.join(600)
 
     def text(self, last: int = 30000) -> str:
         return "\n".join(self.log)[-last:]
@@ -130,7 +133,7 @@ class Newcomer:
     def _run(self, name: str, script: str, statuses: tuple[int, ...] = (0,)) -> str:
         assert not self._stopping, "stopped"
         started = time.monotonic()
-        group = CpuGroup(f"mountlab-newcomer-{os.getpid()}-{len(self.timings)}")
+        self._group = group = CpuGroup(f"mountlab-newcomer-{os.getpid()}-{len(self.timings)}")
         self._proc = subprocess.Popen(
             group.wrap(fresh_machine.inside(self.target, script, self.env)),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -139,9 +142,11 @@ class Newcomer:
             out, _ = self._proc.communicate(timeout=3600)
         except subprocess.TimeoutExpired:
             os.killpg(self._proc.pid, signal.SIGKILL)
+            group.kill()
             out, _ = self._proc.communicate()
         seconds = time.monotonic() - started
         self.timings[name] = round(seconds, 1)
+        group.kill()  # nothing of a command outlives it: the root is removed at the end
         cpu = group.seconds()
         group.close()
         if cpu is not None:
