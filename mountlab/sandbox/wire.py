@@ -81,7 +81,30 @@ def _repr(value: object) -> str:
     return text[:2000]
 
 
+def _over(value: object, budget: int) -> int:
+    """What is left of ``budget`` (bytes of JSON) after ``value``'s strings, at most: below 0
+    when ``value`` cannot fit. Counted without building the text: a learner's 10 MB string is
+    refused before it is copied (twice: to JSON, then to bytes)."""
+    if isinstance(value, str):
+        return budget - len(value)
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            budget = _over(item, budget - 1)
+            if budget < 0:
+                break
+        return budget
+    if isinstance(value, dict):
+        for key, item in value.items():
+            budget = _over(item, _over(key, budget - 4))
+            if budget < 0:
+                break
+        return budget
+    return budget - 1
+
+
 def send(fd: int, message: dict) -> None:
+    if _over(message, MAX_FRAME) < 0:
+        raise WireError(f"a message of more than {MAX_FRAME} bytes is over the limit")
     data = json.dumps(message, ensure_ascii=True).encode()
     if len(data) > MAX_FRAME:
         raise WireError(f"a message of {len(data)} bytes is over the limit of {MAX_FRAME}")

@@ -1,15 +1,19 @@
-"""A learner's exception as data (``mountlab.sandbox.raised``): the text a learner would see in
-Python's own traceback, and nothing a submission can make expensive to send."""
+"""What the subject sends back: a learner's exception as data (``mountlab.sandbox.raised``), with
+the text a learner would see in Python's own traceback, and frames (``mountlab.sandbox.wire``);
+nothing a submission can make expensive to send (each copy of a megabyte costs a User-Mode Linux
+guest a tenth of a second)."""
 
 from __future__ import annotations
 
+import json
+import os
 import traceback
 import tracemalloc
 
 import pytest
 
 from mountlab import errors
-from mountlab.sandbox import raised
+from mountlab.sandbox import raised, wire
 
 
 def _plain():
@@ -88,3 +92,28 @@ def test_a_long_chain_and_a_deep_recursion_stay_bounded():
 
     data = raised.describe(_caught(loop))
     assert data["traceback"].count("ValueError: second") == 1
+
+
+def _peak(func) -> int:
+    tracemalloc.start()
+    try:
+        func()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_frame_too_big_is_refused_before_it_is_built():
+    r, w = os.pipe()
+    try:
+        huge = {"returned": ["v" * (10 << 20)]}
+        with pytest.raises(wire.WireError, match="over the limit"):
+            wire.send(w, huge)
+        assert _peak(lambda: pytest.raises(wire.WireError, wire.send, w, huge)) < 1 << 20
+        # What fits goes through whole, and comes back the same.
+        fits = {"returned": wire.encode({"a": ["é" * 1000, 1, None, 2.5], (1, 2): True})}
+        wire.send(w, fits)
+        assert wire.receive(r) == json.loads(json.dumps(fits))
+    finally:
+        os.close(r)
+        os.close(w)
