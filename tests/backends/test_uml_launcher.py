@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mountlab import registry
-from mountlab.backends import uml
+from mountlab.backends import guest_init, uml
 from tests.backends.conftest import NOBODY, confined, mount_table, need
 
 
@@ -37,10 +37,11 @@ def test_a_guest_runs_as_root_on_a_read_only_host_and_gives_back_only_its_output
     before = mount_table()
     script = (f"id -u; echo err >&2; touch /etc/mountlab-guest 2>/dev/null || echo erofs; "
               f"echo data > {outputs}/made; ls /sys/class/net; "
-              f"mount --bind /tmp /mnt && echo mounted; exit 7")
+              f"mount --bind /tmp /mnt && echo mounted; cat /proc/sys/kernel/pid_max; exit 7")
     result, out, err = _run(script, outputs)
     assert result.statuses == [7] and result.status == 7
-    assert out.split() == ["0", "erofs", "lo", "mounted"], out + result.log
+    # pid_max: a sweep of every possible pid with kill(2) stays short in a guest.
+    assert out.split() == ["0", "erofs", "lo", "mounted", str(guest_init.PID_MAX)], out + result.log
     assert err == "err\n"
     assert not os.path.exists("/etc/mountlab-guest")
     made = outputs / "made"

@@ -1,7 +1,8 @@
 """Attack: signals and ptrace aimed at the grader, around correct code. kill(-1), killpg(0), a
-kill of every pid it can name (the ones /proc lists and every number up to 100000, the test's own
-pid included), pidfd signals, PTRACE_ATTACH / PTRACE_SEIZE on each; then the reference's work. If
-nothing of the grader was reached, every check passes as it does for the reference."""
+kill of every pid it can name (the ones /proc lists and every number the kernel may hand out:
+below its pid_max, at most 100000; the test's own pid included), pidfd signals, PTRACE_ATTACH /
+PTRACE_SEIZE on each; then the reference's work. If nothing of the grader was reached, every
+check passes as it does for the reference."""
 
 import ctypes
 import os
@@ -31,7 +32,7 @@ def attack() -> list:
     if not confined():
         return reached
     me = os.getpid()
-    pids = {int(p) for p in os.listdir("/proc") if p.isdigit()} | set(range(1, 100_000))
+    pids = {int(p) for p in os.listdir("/proc") if p.isdigit()} | set(range(1, _pid_max()))
     pids |= set(attack_kit.TARGETS.get("pids", []))
     pids.discard(me)
     for sig in (signal.SIGKILL, signal.SIGSTOP, signal.SIGTERM):
@@ -51,6 +52,15 @@ def attack() -> list:
                 attack_kit.attempt(signal.pidfd_send_signal, fd, signal.SIGKILL)
     _strike_own_group()
     return reached
+
+
+def _pid_max() -> int:
+    """No process can have a pid from pid_max on: killing those numbers reaches nothing."""
+    try:
+        with open("/proc/sys/kernel/pid_max") as f:
+            return min(int(f.read()), 100_000)
+    except (OSError, ValueError):
+        return 100_000
 
 
 def _strike_own_group() -> None:
