@@ -117,13 +117,7 @@ def reap(block: bool = False) -> None:
     if block:
         resident.stop()
     resident.reap(block)
-    for pid in list(_dying):
-        try:
-            done, _ = os.waitpid(pid, 0 if block else os.WNOHANG)
-        except ChildProcessError:
-            done = pid
-        if done:
-            _dying.remove(pid)
+    resident.reap_pids(_dying, block)
 
 
 # -- in the checker -------------------------------------------------------------------------------

@@ -103,13 +103,19 @@ def stop() -> None:
 
 def reap(block: bool = False) -> None:
     """Reap the run's checkers that have ended (all, waiting, with ``block``)."""
-    for pid in list(_dying):
+    reap_pids(_dying, block)
+
+
+def reap_pids(pids: list[int], block: bool = False) -> None:
+    """Reap the children in ``pids`` that have ended (all, waiting, with ``block``), removing
+    them from the list."""
+    for pid in list(pids):
         try:
             done, _ = os.waitpid(pid, 0 if block else os.WNOHANG)
         except ChildProcessError:
             done = pid
         if done:
-            _dying.remove(pid)
+            pids.remove(pid)
 
 
 def _ready(namespaces: contain.CheckerNamespaces) -> _Resident:
