@@ -75,3 +75,32 @@ def test_a_check_it_cannot_name_runs_in_a_checker_of_its_own(tmp_path):
 
     check.run(made_here, {"tmp_path": tmp_path}, scratch=scratch, timeout=10)
     assert (tmp_path / "closure").read_text() not in ("", resident_pid)
+
+
+@pytest.mark.parametrize("forged", ["pickled code", "a function that is no check"])
+def test_a_forged_request_on_its_pipe_runs_nothing(tmp_path, forged):
+    """Only the grading process holds the write end of the checker's requests (the attack
+    ``forge_proc_fd`` sprays every descriptor it can reach); were it reached, what it could
+    write there is data that names a check, and nothing else is run."""
+    import json
+    import pickle
+
+    from mountlab.sandbox import wire
+
+    pwned = tmp_path / "pwned"
+
+    class Runs:
+        def __reduce__(self):
+            return (os.mkdir, (str(pwned),))
+
+    check.run(_says_who, {"tmp_path": tmp_path}, scratch=[str(tmp_path)], timeout=10)
+    named = {"module": "os", "qualname": "mkdir", "kwargs": {"path": str(pwned)},
+             "timeout": 5, "leaves_mounts": False, "cwd": "/", "umask": 0o22, "env": {}}
+    data = pickle.dumps(Runs()) if forged == "pickled code" else json.dumps(named).encode()
+    running = resident._current
+    resident._send(running.requests, data)
+    answer = wire.receive(running.answers, time.monotonic() + 10)
+    assert answer == {"fallback": True}
+    assert not pwned.exists()
+    check.run(_says_who, {"tmp_path": tmp_path}, scratch=[str(tmp_path)], timeout=10)
+    assert (tmp_path / "who").read_text() == str(running.pid)  # it still serves the run

@@ -9,24 +9,27 @@ back. Between two checks it puts back what a check may change in its process: wo
 umask, environment, the doubles, the mount namespace (the checkers'), and ends the check's
 holders. Learner code never runs here, only in each check's subject, as before.
 
-What it is sent is pickled, from the grading process only (the function's module and name, the
-fixtures' values): nothing the subject writes is ever unpickled. A check it cannot name (a
-function made on the fly, a module imported after it was forked) gets a checker forked for it,
-as before (``{"fallback": true}``). On a time limit the grading process kills it with everything
+What it is sent is data only, JSON from the grading process (the function's module and name, the
+fixtures' values as plain values and paths): nothing on this pipe is unpickled, evaluated or
+imported, whoever wrote it. A check it cannot name (a function made on the fly, a module imported
+after it was forked) or whose fixtures are not plain values gets a checker forked for it, as
+before (``{"fallback": true}``). On a time limit the grading process kills it with everything
 of its process group; the next check starts another.
 """
 
 from __future__ import annotations
 
 import gc
+import json
 import linecache
 import os
-import pickle
 import signal
 import struct
 import sys
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import PosixPath
 
 from mountlab import impl, registry, syscalls
 from mountlab.sandbox import contain, observe, remote, wire, zygote
@@ -64,12 +67,39 @@ def request(func: Callable[..., object], kwargs: dict, timeout: float,
     mask = os.umask(0)
     os.umask(mask)
     try:
-        data = pickle.dumps({"module": module, "qualname": qualname, "kwargs": kwargs,
-                             "timeout": timeout, "leaves_mounts": leaves_mounts,
-                             "cwd": os.getcwd(), "umask": mask, "env": dict(os.environ)})
-    except Exception:  # noqa: BLE001 - a fixture's value that cannot be sent: fork for it
+        plain = {name: _plain(value) for name, value in kwargs.items()}
+    except TypeError:  # a fixture's value that is not plain data: fork for it
         return None
+    data = json.dumps({"module": module, "qualname": qualname, "kwargs": plain,
+                       "timeout": timeout, "leaves_mounts": leaves_mounts,
+                       "cwd": os.getcwd(), "umask": mask, "env": dict(os.environ)}).encode()
     return Request(module, data)
+
+
+def _plain(value: object) -> object:
+    """``value`` as JSON, tagged where JSON alone would lose its type (paths, tuples); exact
+    types only, so that no subclass's methods run in the checker."""
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if type(value) is PosixPath:
+        return {"$path": str(value)}
+    if type(value) in (list, tuple):
+        return {f"${type(value).__name__}": [_plain(item) for item in value]}
+    if type(value) is dict and all(type(key) is str for key in value):
+        return {"$dict": {key: _plain(item) for key, item in value.items()}}
+    raise TypeError(type(value).__name__)
+
+
+def _unplain(value: object) -> object:
+    if not isinstance(value, dict):
+        return value
+    (tag, inner), = value.items()
+    if tag == "$path":
+        return PosixPath(inner)
+    if tag == "$dict":
+        return {key: _unplain(item) for key, item in inner.items()}
+    items = [_unplain(item) for item in inner]
+    return tuple(items) if tag == "$tuple" else items
 
 
 def ask(namespaces: contain.CheckerNamespaces, asked: Request, deadline: float) -> dict | None:
@@ -164,7 +194,8 @@ def _serve(requests: int, answers: int, namespaces: contain.CheckerNamespaces) -
         return
     while (data := _receive(requests)) is not None:
         try:
-            asked = pickle.loads(data)  # from the grading process, never from a subject
+            asked = json.loads(data)
+            kwargs = {name: _unplain(value) for name, value in asked["kwargs"].items()}
             func = _find(asked["module"], asked["qualname"])
         except Exception:  # noqa: BLE001
             func = None
@@ -175,7 +206,7 @@ def _serve(requests: int, answers: int, namespaces: contain.CheckerNamespaces) -
         os.environ.update(asked["env"])
         os.umask(asked["umask"])
         answer = check.one_check(proc_fd, namespaces.subjects, asked["cwd"], func,
-                                 asked["kwargs"], asked["timeout"], asked["leaves_mounts"])
+                                 kwargs, asked["timeout"], asked["leaves_mounts"])
         _tidy(namespaces)
         sys.stdout.flush()
         sys.stderr.flush()
@@ -218,10 +249,14 @@ def _keep_sources() -> None:
 
 
 def _find(module: str, qualname: str) -> Callable[..., object] | None:
+    """The check named so: a function defined in a test module already loaded, nothing else
+    (not a builtin, not a class, not a function of the kit or of the standard library)."""
     found: object = sys.modules.get(module)
     for part in qualname.split("."):
         found = getattr(found, part, None)
-    return found if callable(found) else None
+    is_check = isinstance(found, types.FunctionType) and found.__module__ == module and \
+        module.rpartition(".")[2].startswith("test_")
+    return found if is_check else None
 
 
 def _send(fd: int, data: bytes) -> None:

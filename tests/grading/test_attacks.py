@@ -68,7 +68,8 @@ NEVER = r"the check's process ended without an answer"
 ATTACKS = {
     "forge_channel": Attack((1,), r"the process running your code (ended|answered out of turn)",
                             in_class=True),
-    "forge_proc_fd": Attack((1,), r"SystemExit"),
+    # Its own channel gets pickled bytes too: the subject is cut off for breaking it.
+    "forge_proc_fd": Attack((1,), r"SystemExit|sent bytes that are not JSON"),
     # An exception named like the grader's own error must not become the grader's verdict.
     "smuggle_payload": Attack((5,), r"parse_volume_spec|returned|accepted|refused|your code raised",
                               never=r"^all checks passed"),

@@ -30,6 +30,25 @@ FORGED = [frame({}), frame({"ready": True}), frame({"returned": None}),
           frame({"output": "forged"})]
 
 
+class _Runs:
+    """Pickled, it makes the ``pwned`` marker wherever it is unpickled (no program needed)."""
+
+    def __reduce__(self):
+        return (os.mkdir, (TARGETS.get("pwned", "/tmp/pwned"),))
+
+
+def forged_requests() -> list:
+    """Requests as the grading process sends them to the checker that runs the checks (4-byte
+    length, then the request): pickled code, and JSON naming a function that makes the marker."""
+    import pickle
+
+    named = {"module": "os", "qualname": "mkdir",
+             "kwargs": {"path": TARGETS.get("pwned", "/tmp/pwned")},
+             "timeout": 5, "leaves_mounts": False, "cwd": "/", "umask": 18, "env": {}}
+    found = [pickle.dumps(_Runs()), json.dumps(named).encode()]
+    return [struct.pack("!I", len(data)) + data for data in found]
+
+
 def attempt(what, *args, **kwargs):
     """Call ``what`` and return its result, or the exception it raised (as text)."""
     try:
@@ -40,7 +59,7 @@ def attempt(what, *args, **kwargs):
 
 def write(path: str, text: str = "owned by an attack\n", mode: str = "w") -> object:
     def go():
-        with open(path, mode) as f:
+        with open(path, mode + ("b" if isinstance(text, bytes) else "")) as f:
             f.write(text)
         return "written"
     return attempt(go)
