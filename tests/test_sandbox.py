@@ -101,3 +101,33 @@ def test_the_host_root_is_read_only_but_for_the_writable_folders(tmp_path):
                        writable=[str(tmp_path)]) == errno.EROFS
     assert (tmp_path / "f").read_text() == "fine"
     assert not os.path.exists(outside)
+
+
+def _asks_learner_code(tmp_path):
+    from mountlab.impl import step
+
+    assert step(1).setup_volume(str(tmp_path / "v"), str(tmp_path / "c")) == ["1000", "1000"]
+
+
+def test_learner_code_is_first_to_go_when_memory_runs_out(tmp_path, monkeypatch):
+    """When the machine (or a User-Mode Linux guest) runs out of memory, the kernel ends learner
+    code before any process of the grader: a subject's oom_score_adj is the highest, 1000, and
+    what it starts inherits it (lowering it needs a privilege the subject does not have)."""
+    from mountlab.sandbox import check
+
+    folder = tmp_path / "impl" / "01"
+    folder.mkdir(parents=True)
+    (folder / "setup_volume.py").write_text(
+        "import subprocess\n\n\n"
+        "def setup_volume(volume_path, container_path):\n"
+        "    started = subprocess.run(['cat', '/proc/self/oom_score_adj'], capture_output=True,\n"
+        "                             text=True).stdout.strip()\n"
+        "    try:\n"
+        "        with open('/proc/self/oom_score_adj', 'w') as f:\n"
+        "            f.write('-1000')\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "    with open('/proc/self/oom_score_adj') as f:\n"
+        "        return [f.read().strip(), started]\n")
+    monkeypatch.setenv("MOUNTLAB_IMPL", str(tmp_path / "impl"))
+    check.run(_asks_learner_code, {"tmp_path": tmp_path}, scratch=[str(tmp_path)], timeout=20)

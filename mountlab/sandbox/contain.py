@@ -12,11 +12,12 @@ The checker (a fork of the grading process: it holds the check's code and decide
   (``checker_namespaces``) whose two namespaces the grading process keeps; each checker joins
   them (``join_checker``), as that unprivileged uid.
 The subject (started by the checker, where learner code runs):
-  7. the subjects' user namespace, nested below the checkers' (root inside is the same host
-     uid, with no capability over the checkers' namespaces), made once per run by that first
-     process too (a user namespace costs the kernel milliseconds to make and to free); mount,
-     pid, network, IPC and UTS namespaces of the subject's own, made from inside it, so the
-     checkers' mounts are locked in them; fresh temporary folders of its own (userns, mnt)
+  7. first to go when memory runs out (limits); the subjects' user namespace, nested below the
+     checkers' (root inside is the same host uid, with no capability over the checkers'
+     namespaces), made once per run by that first process too (a user namespace costs the
+     kernel milliseconds to make and to free); mount, pid, network, IPC and UTS namespaces of
+     the subject's own, made from inside it, so the checkers' mounts are locked in them; fresh
+     temporary folders of its own (userns, mnt)
   8. the checker enters its mount namespace, and its pid namespace for the processes the check
      starts (holders of a busy mount, which join its user namespace: learner code may look at
      them as it would at any process of its container)
@@ -288,6 +289,7 @@ def in_checker_namespaces(request: dict, fds: list[int]) -> None:
     user, mount, subjects, channel, output, life = fds
     code = 125
     try:
+        limits.killed_first()  # this process and the subject: while its /proc files are its own
         syscalls.setns(user, syscalls.CLONE_NEWUSER)
         userns.become_root()
         syscalls.setns(mount, syscalls.CLONE_NEWNS)
