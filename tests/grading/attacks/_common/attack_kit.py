@@ -155,3 +155,75 @@ def daemon(seconds: str) -> None:
         os.execv("/bin/sleep", ["sleep", seconds])
     finally:
         os._exit(0)
+
+
+# -- signals and ptrace aimed at the grader (signals_ptrace) -------------------------------------
+
+def _confined() -> bool:
+    """kill(-1) as the host's root would stop every process of this machine: only fire when the
+    sandbox's user namespace is in place (the output says so otherwise, and the test fails)."""
+    with open("/proc/self/uid_map") as f:
+        if "4294967295" in f.read():
+            print("ATTACK RAN UNCONFINED")
+            return False
+    return True
+
+
+def strike_the_grader() -> list:
+    """kill(-1), killpg(0), a kill of every pid it can name (the ones /proc lists and every number
+    below pid_max, at most 100000, the test's own pid included), pidfd signals, PTRACE_ATTACH and
+    PTRACE_SEIZE on each: what it reached (nothing, when the sandbox holds)."""
+    import ctypes
+    import signal
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    ptrace_attach, ptrace_seize = 16, 0x4206
+    reached = []
+    if not _confined():
+        return reached
+    me = os.getpid()
+    pids = {int(p) for p in os.listdir("/proc") if p.isdigit()} | set(range(1, _pid_max()))
+    pids |= set(TARGETS.get("pids", []))
+    pids.discard(me)
+    for sig in (signal.SIGKILL, signal.SIGSTOP, signal.SIGTERM):
+        if attempt(os.kill, -1, sig) is None:
+            reached.append(("kill(-1)", sig))
+    for pid in sorted(pids):
+        for sig in (signal.SIGKILL, signal.SIGSTOP):
+            if attempt(os.kill, pid, sig) is None:
+                reached.append((pid, sig))
+        if pid < 2000:
+            if libc.ptrace(ptrace_attach, pid, 0, 0) == 0:
+                reached.append((pid, "ptrace"))
+            if libc.ptrace(ptrace_seize, pid, 0, 0) == 0:
+                reached.append((pid, "seize"))
+            fd = attempt(os.pidfd_open, pid)
+            if isinstance(fd, int):
+                attempt(signal.pidfd_send_signal, fd, signal.SIGKILL)
+    _strike_own_group()
+    return reached
+
+
+def _pid_max() -> int:
+    """No process can have a pid from pid_max on: killing those numbers reaches nothing."""
+    try:
+        with open("/proc/sys/kernel/pid_max") as f:
+            return min(int(f.read()), 100_000)
+    except (OSError, ValueError):
+        return 100_000
+
+
+def _strike_own_group() -> None:
+    """SIGKILL to the process group this process was started in (killpg(0) reaches every process
+    of the group, in whatever pid namespace, that this uid may signal), from a child left in it,
+    while this process moves to a group of its own so as not to kill itself."""
+    import signal
+    import time
+
+    child = os.fork()
+    if child == 0:
+        time.sleep(0.2)  # the parent has left the group by now
+        attempt(os.killpg, 0, signal.SIGKILL)
+        os._exit(0)
+    attempt(os.setpgid, 0, 0)
+    attempt(os.waitpid, child, 0)

@@ -6,8 +6,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import setup_volume_attack  # noqa: E402
+import attack_kit  # noqa: E402
 
 
 def unmount_volume(target, *, timeout=2.5, lazy=False):
-    setup_volume_attack.attack()
+    attack_kit.strike_the_grader()
