@@ -56,7 +56,9 @@ class Mount(_Fields):
 
 def unescape(field: bytes) -> str:
     """``b'/a\\\\040b'`` -> ``'/a b'``; non-UTF-8 bytes survive as surrogates (os.fsdecode)."""
-    return os.fsdecode(_OCTAL.sub(lambda m: bytes([int(m.group(1), 8)]), field))
+    if b"\\" in field:  # only a path with a space, tab, newline or backslash needs it
+        field = _OCTAL.sub(lambda m: bytes([int(m.group(1), 8)]), field)
+    return os.fsdecode(field)
 
 
 def parse_line(line: bytes | str) -> Mount:

@@ -229,8 +229,15 @@ def pytest_command(impl: Path, out: Path, *, hidden: bool = True, lang: str = "e
             "--mountlab-report", str(out / "report.json"),
             "--mountlab-livelog", str(out / "live.json"), "-p", "mountlab.grading.livelog",
             "--junitxml", str(out / "junit.xml"), "-o", "junit_family=xunit2",
-            "--basetemp", str(out.parent / "tmp"), "-p", "no:cacheprovider", "-q",
+            "--basetemp", str(_basetemp(out)), "-p", "no:cacheprovider", "-q",
             "--lang", lang, "--color=no"]
+
+
+def _basetemp(out: Path) -> Path:
+    """Where pytest makes the checks' folders: ``checks/tmp`` beside the run's outputs."""
+    folder = out.parent / "checks"
+    folder.mkdir(exist_ok=True)
+    return folder / "tmp"
 
 
 def _host_mounts() -> dict[int, mountinfo.Mount]:
@@ -351,7 +358,10 @@ def _grade_in(source: Path, scratch: Path, outcome: Outcome, *, timeout: float, 
     bytecode.warm(check_targets(hidden))  # before any submission's code runs (once)
     command = pytest_command(impl, out, hidden=hidden, lang=lang)
     if jail:
-        command = [sys.executable, "-m", "mountlab.grading.jail", str(scratch), "--", *command]
+        # The checks' folders (pytest's --basetemp) on a tmpfs of the jail's own, not on disk.
+        tmpfs = [] if outcome.backend == "uml" else ["--tmpfs", str(_basetemp(out).parent)]
+        command = [sys.executable, "-m", "mountlab.grading.jail", str(scratch), *tmpfs, "--",
+                   *command]
     if outcome.backend == "uml":  # the same command, as guest root in a User-Mode Linux guest
         from mountlab.backends import forward
 

@@ -1,12 +1,15 @@
 """Run one submission's whole grading run in a jail of its own.
 
-``python -m mountlab.grading.jail WRITABLE... [--hide PATH]... -- COMMAND...`` runs COMMAND (the
-pytest run that grades one learner) in a new mount namespace and a new PID namespace, where:
+``python -m mountlab.grading.jail WRITABLE... [--hide PATH]... [--tmpfs PATH]... -- COMMAND...``
+runs COMMAND (the pytest run that grades one learner) in a new mount namespace and a new PID
+namespace, where:
 
 - ``/`` is private, so nothing mounted inside propagates to the host (systemd makes it shared);
 - ``/`` is read-only, except the WRITABLE folders (the submission's scratch folder) and fresh tmpfs
   on ``/tmp``, ``/var/tmp``, ``/run`` and ``/dev/shm``: a submission cannot write into the kit, the
   other submissions or the gradebook; it gets EROFS, which the grader reports;
+- each ``--tmpfs PATH`` (a folder inside a WRITABLE one: where the checks make their folders) is
+  a fresh tmpfs of the jail's own, gone with it: a check's thousand folders cost the disk nothing;
 - each ``--hide PATH`` is covered by an empty folder (the running Python's own files excepted):
   ``./workshop release`` proves so that a learner copy needs nothing from the instructor's tree;
 - a fresh ``/proc`` shows only the jail's processes, and when COMMAND ends the kernel kills every
@@ -43,7 +46,7 @@ def _covered(path: str) -> bool:
     return any(path == d or path.startswith(d + "/") for d in TMPFS_DIRS)
 
 
-def _filesystem(writable: list[str], hide: list[str]) -> None:
+def _filesystem(writable: list[str], hide: list[str], tmpfs: list[str]) -> None:
     """Read-only ``/`` with writable holes; runs as PID 1 of the jail, in its mount namespace."""
     # What must stay visible under a fresh tmpfs (/tmp...): the kit, the working directory, the
     # interpreter (read-only), and the writable folders. Keep a handle on each before covering.
@@ -74,6 +77,10 @@ def _filesystem(writable: list[str], hide: list[str]) -> None:
         if rw and read_only:
             syscalls.mount_setattr(path, 0, syscalls.MOUNT_ATTR_RDONLY, recursive=True)
         os.close(fd)
+    for path in tmpfs:
+        # Neither nosuid nor nodev: the checks' user namespaces would find them locked, and
+        # their read-only remounts there would fail where they do not on a disk.
+        syscalls.mount("tmpfs", path, "tmpfs", 0, "mode=0755,size=512m")
 
 
 def _hide(paths: list[str]) -> None:
@@ -107,12 +114,12 @@ def _leftovers(main: int) -> list[str]:
     return found
 
 
-def _init(command: list[str], writable: list[str], hide: list[str]) -> None:
+def _init(command: list[str], writable: list[str], hide: list[str], tmpfs: list[str]) -> None:
     """PID 1 of the jail: set up the filesystem, run ``command``, reap, exit with its status."""
     code = 125
     try:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        _filesystem(writable, hide)
+        _filesystem(writable, hide, tmpfs)
         os.environ[ENV] = "1"
         child = os.fork()
         if child == 0:
@@ -136,10 +143,12 @@ def _init(command: list[str], writable: list[str], hide: list[str]) -> None:
         os._exit(code)  # the kernel kills whatever is left in the PID namespace
 
 
-def run(writable: list[str], command: list[str], hide: list[str] = ()) -> int:
+def run(writable: list[str], command: list[str], hide: list[str] = (),
+        tmpfs: list[str] = ()) -> int:
     """Run ``command`` jailed; return its exit status (``128 + signal`` when killed)."""
     writable = [os.path.realpath(w) for w in writable]
     hide = [os.path.realpath(h) for h in hide]
+    tmpfs = [os.path.realpath(t) for t in tmpfs]
     if os.geteuid() != 0:
         _note("not root: grading without the jail (no private mount and PID namespaces)")
         os.execvp(command[0], command)
@@ -151,7 +160,7 @@ def run(writable: list[str], command: list[str], hide: list[str] = ()) -> int:
         os.execvp(command[0], command)
     pid = os.fork()
     if pid == 0:
-        _init(command, writable, hide)
+        _init(command, writable, hide, tmpfs)
     # This process stays outside the PID namespace: it only waits. Killing it kills PID 1
     # (PDEATHSIG), and with PID 1 the whole jail.
     while True:
@@ -166,21 +175,22 @@ def run(writable: list[str], command: list[str], hide: list[str] = ()) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    usage = "usage: python -m mountlab.grading.jail WRITABLE... [--hide PATH]... -- COMMAND..."
+    usage = ("usage: python -m mountlab.grading.jail WRITABLE... [--hide PATH]... [--tmpfs PATH]..."
+             " -- COMMAND...")
     if "--" not in argv or argv.index("--") == len(argv) - 1:
         print(usage, file=sys.stderr)
         return 2
     cut = argv.index("--")
-    writable, hide, options = [], [], iter(argv[:cut])
+    writable, named, options = [], {"--hide": [], "--tmpfs": []}, iter(argv[:cut])
     for arg in options:
-        if arg == "--hide":
-            hide.append(next(options, ""))
+        if arg in named:
+            named[arg].append(next(options, ""))
         else:
             writable.append(arg)
-    if "" in hide:
+    if "" in named["--hide"] + named["--tmpfs"]:
         print(usage, file=sys.stderr)
         return 2
-    return run(writable, argv[cut + 1:], hide)
+    return run(writable, argv[cut + 1:], named["--hide"], named["--tmpfs"])
 
 
 if __name__ == "__main__":

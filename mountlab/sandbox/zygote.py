@@ -136,6 +136,7 @@ def serve(control: int) -> None:
 
     for name in PRELOAD:  # in memory once, before any fork
         importlib.import_module(name)
+    registry.entry(1)  # steps.toml read once here, not in each subject
     syscalls._lib()  # loaded once here, not in each forked child (ctypes costs milliseconds)
     gc.freeze()  # a subject's collector never walks (and so copies) the zygote's pages
 

@@ -103,6 +103,17 @@ def test_jail_kills_what_is_left_and_keeps_mounts_inside(tmp_path):
     assert Path("/proc/self/mountinfo").read_text() == before
 
 
+def test_jail_gives_the_checks_a_tmpfs_of_its_own(tmp_path):
+    before = Path("/proc/self/mountinfo").read_text()
+    (tmp_path / "checks").mkdir()
+    proc = jail(tmp_path, f"stat -f -c %T {tmp_path}/checks && touch {tmp_path}/checks/made",
+                "--tmpfs", str(tmp_path / "checks"))
+    assert proc.returncode == 0 and proc.stdout.split() == ["tmpfs"], proc.stderr
+    # Gone with the jail: nothing on the disk, nothing in this machine's mount table.
+    assert not (tmp_path / "checks" / "made").exists()
+    assert Path("/proc/self/mountinfo").read_text() == before
+
+
 def test_jail_hides_a_folder(tmp_path):
     proc = jail(tmp_path, f"ls -A {ROOT}", "--hide", str(ROOT))
     # The running Python's own files stay (a virtualenv inside the kit's folder, as in CI).
