@@ -20,6 +20,7 @@ import linecache
 import os
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -147,7 +148,7 @@ class Grader:
             if not mark.args or not isinstance(mark.args[0], int) or mark.args[0] <= 0:
                 raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.points needs a positive "
                                         "whole number of points")
-            check = _check_id(item)
+            check = check_id(item.nodeid)
             result = self.results.get(check)
             if result is None:
                 name = check.rsplit("::", 1)[-1]
@@ -219,7 +220,7 @@ class Grader:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
         report = yield
-        result = self.results.get(_check_id(item))
+        result = self.results.get(check_id(item.nodeid))
         if result is None:
             return report
         if call.excinfo is not None and isinstance(call.excinfo.value, sandbox.SandboxError):
@@ -242,22 +243,7 @@ class Grader:
     # -- reporting ----------------------------------------------------------------------------
 
     def step_results(self) -> list[StepResult]:
-        steps: dict[int, StepResult] = {}
-        for result in self.results.values():
-            s = registry.get(result.step)
-            step = steps.setdefault(s.number, StepResult(s.number, s.title[self.lang]))
-            step.checks.append(result)
-            if result.hidden:  # on top of the step: worth its own points, no severity rule
-                step.hidden_points += result.points
-                step.hidden_max_points += result.max_points
-                continue
-            step.max_points += result.max_points
-        for step in steps.values():
-            failed = [(c.severity, c.max_points) for c in step.checks
-                      if not c.passed and not c.hidden]
-            step.points = sev.score(step.max_points, registry.get(step.number).points, failed)
-            step.capped = step.points < step.max_points - sum(p for _, p in failed)
-        return [steps[n] for n in sorted(steps)]
+        return step_results(self.results.values(), self.lang)
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int) -> None:
         steps = self.step_results()
@@ -316,27 +302,54 @@ class Grader:
     def report(self, outputs: bool = True) -> dict:
         """The points so far, as ``--mountlab-report`` writes them (without the tracebacks when
         not ``outputs``)."""
-        steps = [_plain(s, outputs) for s in self.step_results()]
-        return {
-            "impl": self.impl,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "points": sum(s["points"] for s in steps),
-            "max_points": sum(s["max_points"] for s in steps),
-            "hidden_points": sum(s["hidden_points"] for s in steps),
-            "hidden_max_points": sum(s["hidden_max_points"] for s in steps),
-            "steps": steps,
-        }
+        return report_of(self.step_results(), self.impl, outputs)
+
+
+def step_results(results: Iterable[CheckResult], lang: str) -> list[StepResult]:
+    """The checks' results gathered by step, with each step's points (severity rules applied)."""
+    steps: dict[int, StepResult] = {}
+    for result in results:
+        s = registry.get(result.step)
+        step = steps.setdefault(s.number, StepResult(s.number, s.title[lang]))
+        step.checks.append(result)
+        if result.hidden:  # on top of the step: worth its own points, no severity rule
+            step.hidden_points += result.points
+            step.hidden_max_points += result.max_points
+            continue
+        step.max_points += result.max_points
+    for step in steps.values():
+        failed = [(c.severity, c.max_points) for c in step.checks
+                  if not c.passed and not c.hidden]
+        step.points = sev.score(step.max_points, registry.get(step.number).points, failed)
+        step.capped = step.points < step.max_points - sum(p for _, p in failed)
+    return [steps[n] for n in sorted(steps)]
+
+
+def report_of(steps: list[StepResult], chosen: str, outputs: bool = True) -> dict:
+    """The JSON of ``--mountlab-report`` for these steps (``chosen``: the graded code)."""
+    plain = [_plain(s, outputs) for s in steps]
+    return {
+        "impl": chosen,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "points": sum(s["points"] for s in plain),
+        "max_points": sum(s["max_points"] for s in plain),
+        "hidden_points": sum(s["hidden_points"] for s in plain),
+        "hidden_max_points": sum(s["hidden_max_points"] for s in plain),
+        "steps": plain,
+    }
+
+
+def plain_check(check: CheckResult, outputs: bool = True) -> dict:
+    """``dataclasses.asdict(check)``, a few times faster (its fields are plain values)."""
+    plain = {f.name: getattr(check, f.name) for f in fields(CheckResult)}
+    if not outputs:
+        plain["output"] = ""
+    return plain
 
 
 def _plain(step: StepResult, outputs: bool) -> dict:
-    """``dataclasses.asdict(step)``, a few times faster: the live log rewrites it after every
-    check (its fields are plain values, and the checks' list)."""
     plain = {f.name: getattr(step, f.name) for f in fields(StepResult)}
-    plain["checks"] = [{f.name: getattr(c, f.name) for f in fields(CheckResult)}
-                       for c in step.checks]
-    if not outputs:
-        for check in plain["checks"]:
-            check["output"] = ""
+    plain["checks"] = [plain_check(c, outputs) for c in step.checks]
     return plain
 
 
@@ -349,9 +362,9 @@ def _title(item: pytest.Item, name: str, lang: str) -> str:
     return " ".join(title.split())
 
 
-def _check_id(item: pytest.Item) -> str:
+def check_id(nodeid: str) -> str:
     """The node ID without the parametrization: all the cases of a check share it."""
-    return item.nodeid.split("[", 1)[0]
+    return nodeid.split("[", 1)[0]
 
 
 def reason(exc: BaseException, step: registry.Step | None) -> str:

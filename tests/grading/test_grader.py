@@ -136,6 +136,26 @@ def test_hanging_submission_gets_timeout_and_what_it_earned_before(tmp_path):
     assert not list(tmp_path.glob("mountlab-grade-*"))  # its scratch folder is gone
 
 
+def test_the_live_log_keeps_every_whole_line_of_a_run_killed_mid_write(tmp_path):
+    from mountlab.grading import livelog
+
+    log = tmp_path / "live.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MOUNTLAB_")}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "steps/01", "--impl", "solutions",
+                           "-p", "mountlab.grading.livelog", "--mountlab-livelog", str(log),
+                           "-p", "no:cacheprovider", "-q"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout
+    whole = livelog.read(log)
+    assert whole["partial"] and whole["points"] == registry.get(1).points
+    lines = log.read_bytes().split(b"\n")
+    last = json.loads(lines[-2])["check"]
+    log.write_bytes(b"\n".join(lines[:-2]) + b"\n" + lines[-2][:40])  # killed mid-line
+    cut = livelog.read(log)
+    lost = [c for c in cut["steps"][0]["checks"] if c["nodeid"] == last["nodeid"]]
+    assert last["points"] > 0 and lost[0]["points"] == 0 and cut["points"] < whole["points"]
+
+
 def test_grade_cli_writes_every_format(tmp_path, gradescope_validator):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOUNTLAB_")}
     env["GITHUB_OUTPUT"] = str(tmp_path / "github_output")
