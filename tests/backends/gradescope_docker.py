@@ -73,6 +73,7 @@ class Daemon:
         self.host = f"unix://{self.socket}"
         self.proc: subprocess.Popen | None = None
         self.log = STATE / "dockerd.log"
+        self.mounts_before: set[int] = set()
 
     def start(self) -> Daemon:
         dockerd = shutil.which("dockerd")
@@ -80,6 +81,9 @@ class Daemon:
             raise Unavailable("docker.io is not installed (apt-get install docker.io)")
         STATE.mkdir(parents=True, exist_ok=True)
         RUN.mkdir(parents=True, exist_ok=True)
+        from mountlab import mountinfo
+
+        self.mounts_before = {m.mount_id for m in mountinfo.read()}
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
                 [dockerd, "--host", self.host, "--data-root", str(STATE / "data"),
@@ -102,14 +106,27 @@ class Daemon:
         return _run("docker", "--host", self.host, *args, timeout=timeout, **kw)
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._detach_leftovers()
+
+    def _detach_leftovers(self) -> None:
+        """What dockerd mounted in its roots and left there when it stopped (its default network
+        namespace, bound at ``exec/netns/default``): detached, deepest first."""
+        from mountlab import mountinfo, syscalls
+
+        left = [m for m in mountinfo.read() if m.mount_id not in self.mounts_before
+                and any(mountinfo.within(m.mountpoint, str(top)) for top in (RUN, STATE))]
+        for m in sorted(left, key=lambda m: m.mountpoint.count("/"), reverse=True):
+            try:
+                syscalls.umount2(m.mountpoint, syscalls.MNT_DETACH)
+            except OSError:
+                pass
 
 
 def base_image(daemon: Daemon, name: str = "mountlab-test/debian-base:bookworm") -> str:

@@ -28,6 +28,7 @@ from tests.bugs import all_bugs
 @pytest.fixture(scope="module")
 def daemon():
     need(os.geteuid() == 0, "needs root, to start dockerd")
+    before = mount_table()
     try:
         d = gd.Daemon().start()
     except gd.Unavailable as exc:
@@ -35,6 +36,7 @@ def daemon():
         need(False, f"dockerd cannot run here: {exc}")
     yield d
     d.stop()
+    assert mount_table() == before, "dockerd left mounts on this machine"
 
 
 @pytest.fixture(scope="module")
