@@ -2,6 +2,7 @@
 
 import json
 import os
+import secrets
 import shutil
 import stat
 import subprocess
@@ -98,3 +99,37 @@ def test_the_checks_give_the_same_points_without_root(unprivileged_kit, impl, fu
     got = {s["number"]: s["points"] for s in data["steps"]}
     want = {s.number: s.points if full else 0 for s in registry.steps()}
     assert got == want, proc.stdout[-4000:]
+
+
+def test_learner_code_cannot_read_the_graders_home_without_root(unprivileged_kit):
+    """A submission graded by ``./workshop grade`` without root runs as the grader's own uid: the
+    grader's home is hidden from it (HOME names it; this uid has no entry in /etc/passwd)."""
+    python, kit, site = unprivileged_kit
+    # Outside /tmp, which the checks' namespaces cover anyway, as a real home is.
+    top = Path(tempfile.mkdtemp(prefix="mountlab-home-", dir="/var/lib"))
+    os.chmod(top, 0o755)
+    home, submission, results = top / "home", top / "class" / "thief", top / "results.json"
+    home.mkdir(mode=0o700)
+    secret = secrets.token_hex(16)
+    (home / "secret.txt").write_text(secret)
+    for s in registry.steps():
+        (submission / s.filename).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(kit / "solutions" / s.folder / s.filename, submission / s.filename)
+    (submission / "setup_volume.py").write_text(
+        "def setup_volume(volume_path, container_path):\n"
+        f"    raise ValueError(open({str(home / 'secret.txt')!r}).read())\n")
+    subprocess.run(["chown", "-R", f"{UID}:{GID}", str(top)], check=True)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home),
+           "PYTHONPATH": f"{site}:{kit}", "PYTHONDONTWRITEBYTECODE": "1"}
+    try:
+        proc = _unprivileged(python, "-m", "mountlab", "grade", "--student", str(submission),
+                             "--format", "gradescope", "--out", str(results), env=env,
+                             cwd=str(kit))
+        text = results.read_text() if results.exists() else ""
+    finally:
+        shutil.rmtree(top)
+    assert text, f"no results (exit {proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr}"
+    assert secret not in text + proc.stdout + proc.stderr
+    step1 = [t for t in json.loads(text)["tests"] if t["name"].startswith("Step 1")]
+    assert step1 and all(t["score"] == 0 for t in step1 if not t.get("hidden"))
+    assert any("No such file or directory" in t.get("output", "") for t in step1)

@@ -372,11 +372,16 @@ def _grade_in(source: Path, scratch: Path, outcome: Outcome, *, timeout: float, 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MOUNTLAB_", "PYTEST_"))}
     # No third-party pytest plugins: they cannot change the grading, and loading them (say
     # hypothesis, installed system-wide) can cost more than a step's checks.
+    # The kit first; then where the grader itself found its packages, if PYTHONPATH says.
+    path = ":".join(p for p in (str(registry.KIT_ROOT), os.environ.get("PYTHONPATH")) if p)
     env.update(PYTHONDONTWRITEBYTECODE="1", HOME=str(scratch / "home"), NO_COLOR="1",
-               PYTHONPATH=str(registry.KIT_ROOT), PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+               PYTHONPATH=path, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
     # What learner code must not see besides the kit's tree: where this submission came from
     # (beside it, the other learners'), and the other gradings' scratch folders.
-    env[contain.ENV] = ":".join(str(p) for p in {source.absolute().parent, scratch.parent})
+    hide = {str(source.absolute().parent), str(scratch.parent)}
+    if os.geteuid() != 0:  # learner code runs as our uid: our home too (HOME is scratch here)
+        hide.add(contain.home())
+    env[contain.ENV] = ":".join(sorted(hide))
     before = _host_mounts()
     timed_out = False
     with open(out / "stdout.txt", "wb") as stdout, open(out / "stderr.txt", "wb") as stderr:

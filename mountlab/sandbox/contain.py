@@ -81,8 +81,10 @@ def python() -> str:
 
 def kept_folders(impl_folder: str | None) -> list[str]:
     kit = registry.kit_root()
+    # The interpreter's own installation too (its standard library), wherever it lives: under
+    # a home folder that is hidden (pyenv), it must come back.
     keep = [os.path.join(kit, "mountlab"), os.path.join(kit, "steps"), sys.prefix,
-            os.path.dirname(python())]
+            sys.base_prefix, os.path.dirname(python())]
     if impl_folder:
         keep.append(impl_folder)
     return [os.path.realpath(k) for k in keep]
@@ -107,10 +109,22 @@ def closed_parents(paths: list[str]) -> list[str]:
 
 
 def hidden_folders() -> list[str]:
+    """What the checker and the subject must not see. Asked before the user namespace is made,
+    where our uid is still the host's."""
     hide = [registry.kit_root()] + [h for h in os.environ.get(ENV, "").split(":") if h]
     if os.geteuid() != 0:  # the subject has our uid: our own files are not its business
-        hide.append(os.path.expanduser("~"))
+        hide.append(home())
     return [os.path.realpath(h) for h in hide]
+
+
+def home() -> str:
+    """Our home folder: the password database's (HOME may name a scratch folder), else HOME."""
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.getuid()).pw_dir
+    except KeyError:  # a uid without a name
+        return os.path.expanduser("~")
 
 
 @dataclass
@@ -212,8 +226,10 @@ def enter_checker(maps_ready: int, unshared: int, parents: list[str],
     ``maps_ready``."""
     limits.die_with_parent()
     proc_fd = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    # Our gid before the unshare: inside the new user namespace, unmapped yet, it reads 65534.
+    # Our ids before the unshare: inside the new user namespace, unmapped yet, they read 65534
+    # (and, mapped, 0).
     uid, gid = userns.subject_uid(), os.getegid()
+    hide = hidden_folders()
     if os.geteuid() == 0:
         userns.unshare_user()
         os.write(unshared, b"u")
@@ -231,7 +247,7 @@ def enter_checker(maps_ready: int, unshared: int, parents: list[str],
     kept = mnt.open_kept(keep, parents)
     userns.become_root()
     mnt.read_only_root()
-    covered = mnt.cover(hidden_folders() + closed_parents(keep))
+    covered = mnt.cover(hide + closed_parents(keep))
     mnt.bring_back(kept, covered)
     mnt.seal(covered)
     return proc_fd
