@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TextIO
 
 from mountlab import mountinfo, registry
-from mountlab.grading import grader, report
+from mountlab.grading import grader, prefork, report
 from mountlab.grading.grader import Outcome
 from mountlab.messages import say
 
@@ -72,11 +72,13 @@ def grade_class(root: Path, *, jobs: int | None = None, timeout: float = grader.
     # as another host uid, must be able to pass through to the one it is handed.
     os.chmod(workdir, 0o711)
     outcomes: list[Outcome] = []
+    # Each submission's pytest run forked from one process that imported pytest once.
+    server = prefork.start(grader.run_env(), str(registry.KIT_ROOT)) if jail else None
     try:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             futures = [pool.submit(grader.grade_submission, path, student=name, timeout=timeout,
                                    workdir=workdir, hidden=hidden, lang=lang, jail=jail,
-                                   backend=backend)
+                                   backend=backend, server=server)
                        for name, path in submissions]
             for future in as_completed(futures):
                 outcome = future.result()
@@ -88,6 +90,8 @@ def grade_class(root: Path, *, jobs: int | None = None, timeout: float = grader.
                 if on_done:
                     on_done(outcome, len(outcomes), len(submissions))
     finally:
+        if server is not None:
+            server.stop()
         # Where grading could leave one; what a container engine mounts meanwhile elsewhere (its
         # overlays under /var/lib, its namespaces under /run) is none of the class's business.
         tops = (str(workdir), "/tmp", "/var/tmp", "/mnt", registry.kit_root())

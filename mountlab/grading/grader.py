@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mountlab import fsutil, mountinfo, registry
-from mountlab.grading import bytecode
+from mountlab.grading import bytecode, prefork
 from mountlab.grading.jail import NOTE
 from mountlab.messages import pattern, say
 from mountlab.sandbox import contain
@@ -225,7 +225,14 @@ def check_targets(hidden: bool = True, kit: Path = registry.KIT_ROOT) -> list[st
 
 def pytest_command(impl: Path, out: Path, *, hidden: bool = True, lang: str = "en",
                    kit: Path = registry.KIT_ROOT) -> list[str]:
-    return [sys.executable, "-m", "pytest", *check_targets(hidden, kit), "--impl", str(impl),
+    return [sys.executable, "-m", "pytest", *pytest_args(impl, out, hidden=hidden, lang=lang,
+                                                         kit=kit)]
+
+
+def pytest_args(impl: Path, out: Path, *, hidden: bool = True, lang: str = "en",
+                kit: Path = registry.KIT_ROOT) -> list[str]:
+    """pytest's arguments for one grading run (``pytest_command`` without the program)."""
+    return [*check_targets(hidden, kit), "--impl", str(impl),
             "--mountlab-report", str(out / "report.json"),
             "--mountlab-livelog", str(out / "live.json"), "-p", "mountlab.grading.livelog",
             "--junitxml", str(out / "junit.xml"), "-o", "junit_family=xunit2",
@@ -287,16 +294,19 @@ def _load(path: Path) -> dict | None:
 def grade_submission(source: Path, *, student: str | None = None,
                      timeout: float = DEFAULT_TIMEOUT, workdir: Path | None = None,
                      hidden: bool = True, lang: str = "en", jail: bool = True,
-                     keep: bool = False, backend: str | None = None) -> Outcome:
+                     keep: bool = False, backend: str | None = None,
+                     server: prefork.Server | None = None) -> Outcome:
     """Grade one submission (a folder holding the learner's ``steps/``, or a ``.zip``), on
-    ``backend`` (``auto`` when None: see ``mountlab.backends``)."""
+    ``backend`` (``auto`` when None: see ``mountlab.backends``); its pytest run forked from
+    ``server`` when given (``grade-class``: ``mountlab.grading.prefork``), else started as a
+    program."""
     source = Path(source)
     outcome = Outcome(student=student or student_name(source))
     started = time.monotonic()
     scratch = Path(tempfile.mkdtemp(prefix="mountlab-grade-", dir=workdir))
     try:
         _grade_in(source, scratch, outcome, timeout=timeout, hidden=hidden, lang=lang, jail=jail,
-                  backend=backend)
+                  backend=backend, server=server)
     except SubmissionError as exc:
         outcome.status = f"error: {exc}"
     except Exception as exc:  # the grader's own failure must not stop a class
@@ -346,7 +356,8 @@ def choose_backend(wanted: str | None) -> str:
 
 
 def _grade_in(source: Path, scratch: Path, outcome: Outcome, *, timeout: float, hidden: bool,
-              lang: str, jail: bool, backend: str | None = None) -> None:
+              lang: str, jail: bool, backend: str | None = None,
+              server: prefork.Server | None = None) -> None:
     impl, outcome.problems = prepare(source, scratch)
     outcome.backend = choose_backend(backend)
     problem = None if outcome.backend == "uml" else sandbox_problem()
@@ -356,12 +367,13 @@ def _grade_in(source: Path, scratch: Path, outcome: Outcome, *, timeout: float, 
     out.mkdir()
     (scratch / "home").mkdir()
     bytecode.warm(check_targets(hidden))  # before any submission's code runs (once)
-    command = pytest_command(impl, out, hidden=hidden, lang=lang)
+    args = pytest_args(impl, out, hidden=hidden, lang=lang)
+    command = [sys.executable, "-m", "pytest", *args]
+    # The checks' folders (pytest's --basetemp) on a tmpfs of the jail's own, not on disk.
+    tmpfs = [] if outcome.backend == "uml" else [str(_basetemp(out).parent)]
     if jail:
-        # The checks' folders (pytest's --basetemp) on a tmpfs of the jail's own, not on disk.
-        tmpfs = [] if outcome.backend == "uml" else ["--tmpfs", str(_basetemp(out).parent)]
-        command = [sys.executable, "-m", "mountlab.grading.jail", str(scratch), *tmpfs, "--",
-                   *command]
+        command = [sys.executable, "-m", "mountlab.grading.jail", str(scratch),
+                   *(f for t in tmpfs for f in ("--tmpfs", t)), "--", *command]
     if outcome.backend == "uml":  # the same command, as guest root in a User-Mode Linux guest
         from mountlab.backends import forward
 
@@ -369,13 +381,8 @@ def _grade_in(source: Path, scratch: Path, outcome: Outcome, *, timeout: float, 
         # copy of the submission in it is read-only to it) and write only the run's outputs.
         scratch.chmod(0o711)
         command = forward.wrap(command, [str(out), str(scratch / "home")], timeout)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MOUNTLAB_", "PYTEST_"))}
-    # No third-party pytest plugins: they cannot change the grading, and loading them (say
-    # hypothesis, installed system-wide) can cost more than a step's checks.
-    # The kit first; then where the grader itself found its packages, if PYTHONPATH says.
-    path = ":".join(p for p in (str(registry.KIT_ROOT), os.environ.get("PYTHONPATH")) if p)
-    env.update(PYTHONDONTWRITEBYTECODE="1", HOME=str(scratch / "home"), NO_COLOR="1",
-               PYTHONPATH=path, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+    env = run_env()
+    env["HOME"] = str(scratch / "home")
     # What learner code must not see besides the kit's tree: where this submission came from
     # (beside it, the other learners'), and the other gradings' scratch folders.
     hide = {str(source.absolute().parent), str(scratch.parent)}
@@ -383,18 +390,14 @@ def _grade_in(source: Path, scratch: Path, outcome: Outcome, *, timeout: float, 
         hide.add(contain.home())
     env[contain.ENV] = ":".join(sorted(hide))
     before = _host_mounts()
-    timed_out = False
     with open(out / "stdout.txt", "wb") as stdout, open(out / "stderr.txt", "wb") as stderr:
-        # A session of its own: on timeout one killpg takes the jail and everything under it.
-        proc = subprocess.Popen(command, cwd=registry.KIT_ROOT, env=env, stdin=subprocess.DEVNULL,
-                                stdout=stdout, stderr=stderr, start_new_session=True)
-        try:
-            code = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            _killpg(proc.pid)
-            code = proc.wait()
-        _killpg(proc.pid)  # anything left in its process group (outside the jail)
+        if server is not None and jail and outcome.backend != "uml":
+            code, timed_out = server.run(args, env=env, cwd=str(registry.KIT_ROOT),
+                                         writable=[str(scratch)], tmpfs=tmpfs,
+                                         stdout=stdout.fileno(), stderr=stderr.fileno(),
+                                         timeout=timeout)
+        else:
+            code, timed_out = _run(command, env, stdout, stderr, timeout)
     if outcome.backend == "uml" and code == forward.TIMED_OUT:
         timed_out = True  # stopped by the guest itself, which brought the live log out first
     leaked = _detach_under(scratch, before)
@@ -421,6 +424,35 @@ def _grade_in(source: Path, scratch: Path, outcome: Outcome, *, timeout: float, 
             outcome.status += f": {errors[-1].strip()}" if errors else ""
     elif outcome.problems:
         outcome.status = "error: " + "; ".join(outcome.problems)
+
+
+def run_env() -> dict[str, str]:
+    """The environment of a grading run (``HOME`` and ``MOUNTLAB_HIDE`` are the caller's)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MOUNTLAB_", "PYTEST_"))}
+    # No third-party pytest plugins: they cannot change the grading, and loading them (say
+    # hypothesis, installed system-wide) can cost more than a step's checks.
+    # The kit first; then where the grader itself found its packages, if PYTHONPATH says.
+    path = ":".join(p for p in (str(registry.KIT_ROOT), os.environ.get("PYTHONPATH")) if p)
+    env.update(PYTHONDONTWRITEBYTECODE="1", NO_COLOR="1", PYTHONPATH=path,
+               PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+    return env
+
+
+def _run(command: list[str], env: dict[str, str], stdout, stderr,
+         timeout: float) -> tuple[int, bool]:
+    """``command`` as a program: (its exit status, whether it was killed on ``timeout``)."""
+    # A session of its own: on timeout one killpg takes the jail and everything under it.
+    proc = subprocess.Popen(command, cwd=registry.KIT_ROOT, env=env, stdin=subprocess.DEVNULL,
+                            stdout=stdout, stderr=stderr, start_new_session=True)
+    timed_out = False
+    try:
+        code = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _killpg(proc.pid)
+        code = proc.wait()
+    _killpg(proc.pid)  # anything left in its process group (outside the jail)
+    return code, timed_out
 
 
 def _problems(outcome: Outcome, scratch: Path, leaked: list[str]) -> list[str]:

@@ -29,6 +29,7 @@ import os
 import signal
 import sys
 import traceback
+from collections.abc import Callable
 
 from mountlab import syscalls
 
@@ -114,7 +115,25 @@ def _leftovers(main: int) -> list[str]:
     return found
 
 
-def _init(command: list[str], writable: list[str], hide: list[str], tmpfs: list[str]) -> None:
+Command = list[str] | Callable[[], int]  # a program to exec, or a function to call (prefork)
+
+
+def _become(command: Command) -> None:
+    """Turn into ``command``: exec the program, or call the function and exit with its result."""
+    if not callable(command):
+        os.execvp(command[0], command)
+    code = 1
+    try:
+        code = int(command())
+    except BaseException:  # noqa: B036 - this process exits here, whatever happened
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _init(command: Command, writable: list[str], hide: list[str], tmpfs: list[str]) -> None:
     """PID 1 of the jail: set up the filesystem, run ``command``, reap, exit with its status."""
     code = 125
     try:
@@ -124,7 +143,7 @@ def _init(command: list[str], writable: list[str], hide: list[str], tmpfs: list[
         child = os.fork()
         if child == 0:
             try:
-                os.execvp(command[0], command)
+                _become(command)
             finally:
                 os._exit(127)
         while True:
@@ -143,7 +162,7 @@ def _init(command: list[str], writable: list[str], hide: list[str], tmpfs: list[
         os._exit(code)  # the kernel kills whatever is left in the PID namespace
 
 
-def run(writable: list[str], command: list[str], hide: list[str] = (),
+def run(writable: list[str], command: Command, hide: list[str] = (),
         tmpfs: list[str] = ()) -> int:
     """Run ``command`` jailed; return its exit status (``128 + signal`` when killed)."""
     writable = [os.path.realpath(w) for w in writable]
@@ -151,13 +170,13 @@ def run(writable: list[str], command: list[str], hide: list[str] = (),
     tmpfs = [os.path.realpath(t) for t in tmpfs]
     if os.geteuid() != 0:
         _note("not root: grading without the jail (no private mount and PID namespaces)")
-        os.execvp(command[0], command)
+        _become(command)
     try:
         syscalls.unshare(syscalls.CLONE_NEWNS | syscalls.CLONE_NEWPID)
         syscalls.mount("none", "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
     except OSError as exc:
         _note(f"no namespaces here ({exc.strerror}): grading without the jail")
-        os.execvp(command[0], command)
+        _become(command)
     pid = os.fork()
     if pid == 0:
         _init(command, writable, hide, tmpfs)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mountlab import registry, sandbox
-from mountlab.grading import grader
+from mountlab.grading import grader, prefork
 
 ROOT = registry.KIT_ROOT
 
@@ -121,7 +121,8 @@ def test_jail_hides_a_folder(tmp_path):
     assert proc.returncode == 0 and set(proc.stdout.split()) == own
 
 
-def test_hanging_submission_gets_timeout_and_what_it_earned_before(tmp_path):
+@pytest.mark.parametrize("forked", [False, True], ids=["program", "prefork"])
+def test_hanging_submission_gets_timeout_and_what_it_earned_before(tmp_path, forked):
     sub = tmp_path / "sub"
     for s in registry.steps():
         path = sub / "steps" / s.folder / s.filename
@@ -129,7 +130,14 @@ def test_hanging_submission_gets_timeout_and_what_it_earned_before(tmp_path):
         path.write_text((ROOT / "solutions" / s.folder / s.filename).read_text())
     (sub / "steps" / "02" / "mount_volume.py").write_text(
         "def mount_volume(source, target, *, read_only=False):\n    while True:\n        pass\n")
-    outcome = grader.grade_submission(sub, timeout=25, workdir=tmp_path)
+    # grade-class forks each run from a prefork server: the same outcome, the same clean-up.
+    server = prefork.start(grader.run_env(), str(ROOT)) if forked else None
+    try:
+        outcome = grader.grade_submission(sub, timeout=25, workdir=tmp_path, server=server)
+    finally:
+        if server is not None:
+            server.stop()
+            assert server.runs == 1
     assert outcome.status == "timeout"
     assert outcome.step_points(1)[0] == outcome.step_points(1)[1]  # step 1 finished in time
     assert outcome.report.get("partial") and outcome.total == outcome.step_points(1)[0]
