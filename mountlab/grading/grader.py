@@ -188,7 +188,21 @@ def prepare(source: Path, scratch: Path) -> tuple[Path, list[str]]:
         problem = syntax_problem((folder / s.filename).read_bytes(), shown)
         if problem:
             problems.append(problem)
+    _compile(impl)
     return impl, problems
+
+
+def _compile(impl: Path) -> None:
+    """Each copied module's bytecode beside it (``__pycache__``), compiled once here rather
+    than in each check's subject (which runs the same interpreter and only reads it). Compiling
+    runs nothing of the module; what does not compile is left for its subjects to report."""
+    import py_compile
+
+    for module in impl.glob("*/*.py"):
+        try:
+            py_compile.compile(str(module), doraise=True)
+        except (py_compile.PyCompileError, OSError, ValueError):
+            pass
 
 
 def syntax_problem(source: bytes, shown: str) -> str | None:
