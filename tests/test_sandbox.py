@@ -109,6 +109,31 @@ def _asks_learner_code(tmp_path):
     assert step(1).setup_volume(str(tmp_path / "v"), str(tmp_path / "c")) == ["1000", "1000"]
 
 
+def test_learner_code_has_no_network(tmp_path, monkeypatch):
+    """A subject runs in a network namespace that is not the host's, with no device but its
+    loopback: learner code cannot reach the network, nor the host's sockets bound to it."""
+    from mountlab.sandbox import check
+
+    folder = tmp_path / "impl" / "01"
+    folder.mkdir(parents=True)
+    (folder / "setup_volume.py").write_text(
+        "import os\nimport socket\n\n\n"
+        "def setup_volume(volume_path, container_path):\n"
+        "    return [os.stat('/proc/self/ns/net').st_ino,\n"
+        "            [name for _, name in socket.if_nameindex()]]\n")
+    monkeypatch.setenv("MOUNTLAB_IMPL", str(tmp_path / "impl"))
+    host = os.stat("/proc/self/ns/net").st_ino
+    check.run(_asks_network, {"tmp_path": tmp_path, "host": host}, scratch=[str(tmp_path)],
+              timeout=20)
+
+
+def _asks_network(tmp_path, host):
+    from mountlab.impl import step
+
+    namespace, devices = step(1).setup_volume(str(tmp_path / "v"), str(tmp_path / "c"))
+    assert namespace != host and devices == ["lo"]
+
+
 def test_learner_code_is_first_to_go_when_memory_runs_out(tmp_path, monkeypatch):
     """When the machine (or a User-Mode Linux guest) runs out of memory, the kernel ends learner
     code before any process of the grader: a subject's oom_score_adj is the highest, 1000, and

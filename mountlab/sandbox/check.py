@@ -132,7 +132,7 @@ def _checker(result: int, namespaces: contain.CheckerNamespaces, func: Callable[
         checks.keep_programs()
         proc_fd = contain.join_checker(namespaces)
         observe.use(proc_fd)
-        answer = one_check(proc_fd, namespaces.subjects, cwd, func, kwargs, timeout,
+        answer = one_check(proc_fd, namespaces, cwd, func, kwargs, timeout,
                            leaves_mounts)
     except BaseException as exc:  # noqa: B036 - every outcome becomes a frame for the grader
         answer["failed"] = _failure(exc)
@@ -142,8 +142,9 @@ def _checker(result: int, namespaces: contain.CheckerNamespaces, func: Callable[
         os._exit(0)
 
 
-def one_check(proc_fd: int, subjects: int, cwd: str, func: Callable[..., object], kwargs: dict,
-              timeout: float, leaves_mounts: bool) -> dict:
+def one_check(proc_fd: int, namespaces: contain.CheckerNamespaces, cwd: str,
+              func: Callable[..., object], kwargs: dict, timeout: float,
+              leaves_mounts: bool) -> dict:
     """The check's body, in a checker that has joined the checkers' namespaces: start its
     subject, run ``func(**kwargs)`` with the graded code answered by the subject, look for what
     it left behind; return the frame for the grader. The subject is killed when this returns,
@@ -153,8 +154,7 @@ def one_check(proc_fd: int, subjects: int, cwd: str, func: Callable[..., object]
     try:
         from mountlab.grading import checks
 
-        subject = contain.start_subject(proc_fd, impl.active(), int(timeout) + 2,
-                                         subjects)
+        subject = contain.start_subject(proc_fd, impl.active(), int(timeout) + 2, namespaces)
         os.chdir(cwd)
         checks.hold_in(subject.user_ns)
         impl.serve_from(remote.Channel(subject.channel))

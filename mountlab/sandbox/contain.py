@@ -15,9 +15,10 @@ The subject (started by the checker, where learner code runs):
   7. first to go when memory runs out (limits); the subjects' user namespace, nested below the
      checkers' (root inside is the same host uid, with no capability over the checkers'
      namespaces), made once per run by that first process too (a user namespace costs the
-     kernel milliseconds to make and to free); mount, pid, network, IPC and UTS namespaces of
-     the subject's own, made from inside it, so the checkers' mounts are locked in them; fresh
-     temporary folders of its own (userns, mnt)
+     kernel milliseconds to make and to free), and with it a network namespace with no device
+     but its loopback, the run's subjects' in turn (so is a network namespace); mount, pid, IPC
+     and UTS namespaces of the subject's own, made from inside it, so the checkers' mounts are
+     locked in them; fresh temporary folders of its own (userns, mnt)
   8. the checker enters its mount namespace, and its pid namespace for the processes the check
      starts (holders of a busy mount, which join its user namespace: learner code may look at
      them as it would at any process of its container)
@@ -40,8 +41,9 @@ from dataclasses import dataclass
 from mountlab import registry, syscalls
 from mountlab.sandbox import limits, mnt, userns, zygote
 
-NAMESPACES = (syscalls.CLONE_NEWNS | syscalls.CLONE_NEWPID | syscalls.CLONE_NEWNET
-              | syscalls.CLONE_NEWIPC | syscalls.CLONE_NEWUTS)
+# Each subject's own; its network namespace is the run's (``subjects_network``).
+NAMESPACES = syscalls.CLONE_NEWNS | syscalls.CLONE_NEWPID | syscalls.CLONE_NEWIPC \
+    | syscalls.CLONE_NEWUTS
 ENV = "MOUNTLAB_HIDE"  # more folders a submission must not see, separated by ':'
 
 
@@ -129,16 +131,17 @@ def home() -> str:
 
 @dataclass
 class CheckerNamespaces:
-    """Descriptors of the user and mount namespaces of steps 2-6, and of the subjects' user
-    namespace (step 7), held by the grading process."""
+    """Descriptors of the user and mount namespaces of steps 2-6, and of the subjects' user and
+    network namespaces (step 7), held by the grading process."""
 
     user: int
     mnt: int
     subjects: int
+    net: int
     owner: int  # the pid that made them: a fork of the grader does not make them again
 
     def close(self) -> None:
-        for fd in (self.user, self.mnt, self.subjects):
+        for fd in (self.user, self.mnt, self.subjects, self.net):
             os.close(fd)
 
 
@@ -169,6 +172,7 @@ def checker_namespaces(scratch: list[str], impl_folder: str | None) -> CheckerNa
             # Its own namespaces, opened by itself: not dumpable, nobody else may open them.
             own = [os.open(f"/proc/self/ns/{n}", os.O_RDONLY) for n in ("user", "mnt")]
             own.append(subjects_user_namespace(proc_fd))
+            own.append(subjects_network())
             socket.send_fds(theirs, [b"d"], own)
             code = 0
         except BaseException as exc:  # noqa: B036 - a forked child never returns
@@ -181,15 +185,15 @@ def checker_namespaces(scratch: list[str], impl_folder: str | None) -> CheckerNa
     try:
         if os.geteuid() == 0:
             map_checker(pid, unshared_r, maps_w)
-        said, fds, _, _ = socket.recv_fds(ours, 512, 3)
-        if said != b"d" or len(fds) != 3:
+        said, fds, _, _ = socket.recv_fds(ours, 512, 4)
+        if said != b"d" or len(fds) != 4:
             for fd in fds:
                 os.close(fd)
             raise OSError("the checks' namespaces could not be made: "
                           + (said.decode(errors="replace") or "no answer"))
         for fd in fds:
             os.set_inheritable(fd, False)
-        user, mnt, subjects = fds
+        user, mnt, subjects, net = fds
     finally:
         for fd in (unshared_r, maps_w):
             os.close(fd)
@@ -197,7 +201,7 @@ def checker_namespaces(scratch: list[str], impl_folder: str | None) -> CheckerNa
         os.waitpid(pid, 0)
     if made is not None:
         made.close()
-    _made[key] = made = CheckerNamespaces(user, mnt, subjects, os.getpid())
+    _made[key] = made = CheckerNamespaces(user, mnt, subjects, net, os.getpid())
     return made
 
 
@@ -262,6 +266,13 @@ def subjects_user_namespace(proc_fd: int) -> int:
     return os.open("/proc/self/ns/user", os.O_RDONLY)
 
 
+def subjects_network() -> int:
+    """Step 7's network namespace (in the subjects' user namespace, as its root): a descriptor
+    of it. No device but a loopback that is down; nothing a subject does there outlives it."""
+    syscalls.unshare(syscalls.CLONE_NEWNET)
+    return os.open("/proc/self/ns/net", os.O_RDONLY)
+
+
 def map_checker(pid: int, unshared: int, maps_ready: int) -> None:
     """The grader's half of step 2 as root: map the checker's root to the subject uid."""
     if os.read(unshared, 1) != b"u":
@@ -275,16 +286,17 @@ def map_checker(pid: int, unshared: int, maps_ready: int) -> None:
 
 # -- the subject ----------------------------------------------------------------------------------
 
-def start_subject(proc_fd: int, impl_env: str, cpu_seconds: int, subjects: int) -> Subject:
-    """Steps 7-11, by the zygote (``subjects``: the subjects' user namespace); the checker has
-    entered the subject's mount namespace when this returns."""
+def start_subject(proc_fd: int, impl_env: str, cpu_seconds: int,
+                  namespaces: CheckerNamespaces) -> Subject:
+    """Steps 7-11, by the zygote; the checker has entered the subject's mount namespace when
+    this returns."""
     ours, theirs = socket.socketpair()
     output = os.memfd_create("mountlab-subject-output", os.MFD_CLOEXEC)
     life_r, life_w = os.pipe()  # the subject is killed when the checker goes (EOF)
     own = [os.open(f"self/ns/{n}", os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc_fd)
            for n in ("user", "mnt")]
     zygote.spawn({"impl": impl_env, "cpu": cpu_seconds},
-                 [*own, subjects, theirs.fileno(), output, life_r])
+                 [*own, namespaces.subjects, namespaces.net, theirs.fileno(), output, life_r])
     for fd in (*own, life_r):
         os.close(fd)
     theirs.close()
@@ -302,7 +314,7 @@ def in_checker_namespaces(request: dict, fds: list[int]) -> None:
     """Step 7 and the subject's pid 1, in a child of the zygote: join the checker's user and
     mount namespaces as its unprivileged root, then the subjects' user namespace, make the
     subject's other namespaces, start the subject, watch the checker. Never returns."""
-    user, mount, subjects, channel, output, life = fds
+    user, mount, subjects, net, channel, output, life = fds
     code = 125
     try:
         limits.killed_first()  # this process and the subject: while its /proc files are its own
@@ -313,6 +325,7 @@ def in_checker_namespaces(request: dict, fds: list[int]) -> None:
         proc_fd = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         syscalls.setns(subjects, syscalls.CLONE_NEWUSER)
         userns.become_root()
+        syscalls.setns(net, syscalls.CLONE_NEWNET)
         # Made from the subjects' user namespace: the checkers' mounts are locked in the copy
         # (no unmounting a cover, no making the root writable again).
         syscalls.unshare(NAMESPACES)

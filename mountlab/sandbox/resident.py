@@ -205,7 +205,7 @@ def _serve(requests: int, answers: int, namespaces: contain.CheckerNamespaces) -
         os.environ.clear()
         os.environ.update(asked["env"])
         os.umask(asked["umask"])
-        answer = check.one_check(proc_fd, namespaces.subjects, asked["cwd"], func,
+        answer = check.one_check(proc_fd, namespaces, asked["cwd"], func,
                                  kwargs, asked["timeout"], asked["leaves_mounts"])
         _tidy(namespaces)
         sys.stdout.flush()

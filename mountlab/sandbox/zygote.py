@@ -7,10 +7,10 @@ nothing of the grader's: no checks, no reference, no environment. Learner code n
 zygote itself, only in the subjects forked from it, after they have left its privileges
 (``contain.in_checker_namespaces``).
 
-A checker asks for a subject by sending a JSON request and six descriptors (its user and mount
-namespaces, the subjects' user namespace, the subject's end of the channel, the output buffer, a
-pipe that closes when the checker goes) on the control socket, which only the grading process and
-its checkers hold.
+A checker asks for a subject by sending a JSON request and seven descriptors (its user and mount
+namespaces, the subjects' user and network namespaces, the subject's end of the channel, the
+output buffer, a pipe that closes when the checker goes) on the control socket, which only the
+grading process and its checkers hold.
 """
 
 from __future__ import annotations
@@ -143,10 +143,10 @@ def serve(control: int) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children reap themselves
     sock = socket.socket(fileno=control)
     while True:
-        data, fds, _, _ = socket.recv_fds(sock, 4096, 6)
+        data, fds, _, _ = socket.recv_fds(sock, 4096, 7)
         if not data:
             os._exit(0)  # the grading process has gone
-        if len(fds) != 6:
+        if len(fds) != 7:
             for fd in fds:
                 os.close(fd)
             continue
