@@ -23,8 +23,16 @@ import socket
 import subprocess
 import sys
 
-_PRELOAD = ("pytest", "mountlab.grading.plugin", "mountlab.grading.livelog", "_pytest.junitxml",
-            "_pytest.tmpdir", "_pytest.terminal", "_pytest.python", "_pytest.runner")
+# What every grading run imports: pytest and its built-in plugins, the kit's plugins and what the
+# checks import (not the checks themselves: pytest imports those, rewriting their asserts).
+_PRELOAD = ("pytest", "_pytest.junitxml", "_pytest.tmpdir", "_pytest.terminal", "_pytest.python",
+            "_pytest.runner", "_pytest.skipping", "_pytest.warnings", "_pytest.unittest",
+            "_pytest.faulthandler", "_pytest.helpconfig", "_pytest.pastebin",
+            "_pytest.setuponly", "_pytest.setupplan", "_pytest.threadexception",
+            "_pytest.unraisableexception", "_pytest.tracemalloc", "mountlab.grading.plugin",
+            "mountlab.grading.livelog", "mountlab.backends.plugin", "mountlab.grading.checks",
+            "mountlab.grading.doubles", "mountlab.sandbox.check", "mountlab.sandbox.resident",
+            "xml.etree.ElementTree", "pdb", "unittest", "tomllib")
 
 
 class Server:
@@ -86,8 +94,13 @@ def serve(control: int) -> None:
     import gc
     import importlib
 
+    from mountlab import messages, registry
+
     for name in _PRELOAD:  # in memory once, before any fork
         importlib.import_module(name)
+    registry.steps()  # steps.toml and the kit's texts, parsed once
+    for path in messages.kit_catalogues():
+        messages.catalogue(path).texts  # noqa: B018 - a cached property: parsed here, once
     gc.freeze()  # a child's collector never walks (and so copies) these pages
     sock = socket.socket(fileno=control)
     waiting: dict[int, tuple[int, socket.socket]] = {}  # pidfd -> (pid, where to answer)
