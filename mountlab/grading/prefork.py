@@ -6,7 +6,8 @@ one *prefork server* (``start``): a fresh interpreter (the grading run's environ
 imports pytest and the plugin, then waits. For each submission (``run``) it forks; the child
 enters the jail (``jail.run``) and calls ``pytest.main`` where a new interpreter would have
 started. Learner code never runs in the server nor in its children: as before, only in the
-subjects, forked from a zygote that each run starts afresh with ``execve``.
+subjects, forked from each run's zygote, which the server's template (``sandbox.template``), an
+interpreter started afresh with ``execve``, forks into the run's jail.
 
 A request is one message on the server's socket: JSON (pytest's arguments, environment, working
 directory, the jail's folders) with three descriptors (the socket for the answer, stdout,
@@ -95,7 +96,9 @@ def serve(control: int) -> None:
     import importlib
 
     from mountlab import messages, registry
+    from mountlab.sandbox import template
 
+    template.start()  # each run's zygote, forked from it rather than started afresh
     for name in _PRELOAD:  # in memory once, before any fork
         importlib.import_module(name)
     registry.steps()  # steps.toml and the kit's texts, parsed once
@@ -149,7 +152,11 @@ def _child(request: dict, stdout: int, stderr: int, answer: socket.socket) -> No
         os.dup2(null, 0)
         os.dup2(stdout, 1)
         os.dup2(stderr, 2)
-        os.closerange(3, 1 << 16)
+        from mountlab.sandbox import template
+
+        kept = template._socket.fileno()  # the template: this run's zygote comes from it
+        os.closerange(3, kept)
+        os.closerange(kept + 1, 1 << 16)
         os.environ.clear()
         os.environ.update(request["env"])
         os.chdir(request["cwd"])

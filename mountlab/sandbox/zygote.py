@@ -35,6 +35,7 @@ PRELOAD = ("mountlab.sandbox.contain", "mountlab.sandbox.subject", "mountlab.err
 _control: socket.socket | None = None
 _owner = 0  # the pid that started it: a fork of the grader reuses it, never restarts it
 _pid = 0
+_pidfd: int | None = None
 
 
 def spawn(request: dict, fds: list[int]) -> None:
@@ -45,37 +46,59 @@ def spawn(request: dict, fds: list[int]) -> None:
 
 
 def start() -> None:
-    """Start the zygote unless it runs already (in the grading process, before forking)."""
-    global _control, _owner
+    """Start the zygote unless it runs already (in the grading process, before forking): from
+    the prefork server's template when there is one (``template``), else afresh."""
+    global _control, _owner, _pid, _pidfd
     if _control is not None and _owner == os.getpid() and _alive():
         return
     if _control is not None:
         _control.close()
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    python = interpreter()  # known here, so each checker forked later knows it too
-    pid = os.fork()
-    if pid == 0:
-        try:
-            ours.close()
-            import ctypes
+    interpreter()  # known here, so each checker forked later knows it too
+    from mountlab.sandbox import template
 
-            ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # dies with the grader
-            os.set_inheritable(theirs.fileno(), True)
-            os.closerange(3, theirs.fileno())
-            os.closerange(theirs.fileno() + 1, 1 << 16)
-            env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/"}
-            if os.environ.get("GLIBC_TUNABLES"):  # set for a reason (UML on AVX-512 CPUs)
-                env["GLIBC_TUNABLES"] = os.environ["GLIBC_TUNABLES"]
-            os.execve(python, [python, "-I", "-S", "-B", "-c", _BOOT, str(theirs.fileno()),
-                               registry.kit_root()], env)
-        finally:
-            os._exit(127)
+    pid = template.make(theirs)
+    _pidfd = None if pid is None else _open_pidfd(pid)  # not our child: how we see it end
+    if pid is None:
+        pid = exec_fresh(_BOOT, theirs, die_with_us=True)  # dies with the grader
     theirs.close()
     _control, _owner, _pid = ours, os.getpid(), pid
 
 
+def exec_fresh(boot: str, sock: socket.socket, *, die_with_us: bool) -> int:
+    """Fork a fresh interpreter (``-I -S -B``, a scrubbed environment) running ``boot`` with
+    ``sock`` as its end of the control socket; its pid."""
+    python = interpreter()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            if die_with_us:
+                import ctypes
+
+                ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)
+            os.set_inheritable(sock.fileno(), True)
+            os.closerange(3, sock.fileno())
+            os.closerange(sock.fileno() + 1, 1 << 16)
+            env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/"}
+            if os.environ.get("GLIBC_TUNABLES"):  # set for a reason (UML on AVX-512 CPUs)
+                env["GLIBC_TUNABLES"] = os.environ["GLIBC_TUNABLES"]
+            os.execve(python, [python, "-I", "-S", "-B", "-c", boot, str(sock.fileno()),
+                               registry.kit_root()], env)
+        finally:
+            os._exit(127)
+    return pid
+
+
+def _open_pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except OSError:
+        return None
+
+
 def stop() -> None:
-    """End the zygote (in the process that started it) and wait for it."""
+    """End the zygote (in the process that started it) and wait for it: it goes when it reads
+    the end of its control socket."""
     global _control
     if _control is None or _owner != os.getpid():
         return
@@ -83,8 +106,13 @@ def stop() -> None:
     _control = None
     try:
         os.waitpid(_pid, 0)
-    except ChildProcessError:
-        pass
+    except ChildProcessError:  # made by the template: not our child, its pidfd says when
+        if _pidfd is not None:
+            import select
+
+            select.select([_pidfd], [], [], 10)
+    if _pidfd is not None:
+        os.close(_pidfd)
 
 
 @functools.cache
@@ -126,20 +154,25 @@ def _alive() -> bool:
     return not readable  # it never writes: readable means closed
 
 
-def serve(control: int) -> None:
-    """The zygote's loop: one forked child per request (``contain.in_checker_namespaces``)."""
+def preload() -> None:
+    """What every subject needs, in memory once, before any fork."""
     import gc
     import importlib
 
     from mountlab import syscalls
-    from mountlab.sandbox import contain
 
-    for name in PRELOAD:  # in memory once, before any fork
+    for name in PRELOAD:
         importlib.import_module(name)
     registry.entry(1)  # steps.toml read once here, not in each subject
     syscalls._lib()  # loaded once here, not in each forked child (ctypes costs milliseconds)
     gc.freeze()  # a subject's collector never walks (and so copies) the zygote's pages
 
+
+def serve(control: int) -> None:
+    """The zygote's loop: one forked child per request (``contain.in_checker_namespaces``)."""
+    from mountlab.sandbox import contain
+
+    preload()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children reap themselves
     sock = socket.socket(fileno=control)
     while True:

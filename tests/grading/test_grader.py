@@ -36,8 +36,10 @@ def test_prepare_copies_modules_and_reports_invalid_python(tmp_path):
     (sub / "steps" / "02" / "helpers.py").write_text("X = 1\n")
     (sub / "steps" / "02" / "test_mount_volume.py").write_text("# the learner's copy\n")
     impl, problems = grader.prepare(sub, tmp_path / "scratch")
-    assert sorted(p.name for p in (impl / "02").iterdir()) == ["helpers.py", "mount_volume.py"]
+    assert sorted(p.name for p in (impl / "02").glob("*.py")) == ["helpers.py", "mount_volume.py"]
     assert problems == ["steps/02/mount_volume.py is not valid Python (line 1: invalid syntax)"]
+    # Compiled once here for the subjects (what does not compile is theirs to report).
+    assert [p.name.split(".")[0] for p in (impl / "02" / "__pycache__").iterdir()] == ["helpers"]
 
 
 @pytest.mark.parametrize("member", ["../evil.py", "/abs/evil.py", "a/../../evil.py"])
