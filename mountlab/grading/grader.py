@@ -405,12 +405,14 @@ def _grade_in(source: Path, scratch: Path, outcome: Outcome, *, timeout: float, 
     env[contain.ENV] = ":".join(sorted(hide))
     before = _host_mounts()
     with open(out / "stdout.txt", "wb") as stdout, open(out / "stderr.txt", "wb") as stderr:
-        if server is not None and jail and outcome.backend != "uml":
+        try:
+            if server is None or not jail or outcome.backend == "uml":
+                raise prefork.Gone("no prefork server for this run")
             code, timed_out = server.run(args, env=env, cwd=str(registry.KIT_ROOT),
                                          writable=[str(scratch)], tmpfs=tmpfs,
                                          stdout=stdout.fileno(), stderr=stderr.fileno(),
                                          timeout=timeout)
-        else:
+        except prefork.Gone:
             code, timed_out = _run(command, env, stdout, stderr, timeout)
     if outcome.backend == "uml" and code == forward.TIMED_OUT:
         timed_out = True  # stopped by the guest itself, which brought the live log out first

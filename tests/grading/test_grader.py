@@ -146,6 +146,18 @@ def test_hanging_submission_gets_timeout_and_what_it_earned_before(tmp_path, for
     assert not list(tmp_path.glob("mountlab-grade-*"))  # its scratch folder is gone
 
 
+def test_grading_goes_on_when_the_prefork_server_is_gone(tmp_path):
+    server = prefork.start(grader.run_env(), str(ROOT))
+    server.proc.kill()
+    server.proc.wait()
+    try:
+        outcome = grader.grade_submission(ROOT / "solutions", workdir=tmp_path, server=server)
+    finally:
+        server.stop()
+    assert server.runs == 0  # started as a program instead, with the same result
+    assert outcome.status == "ok" and outcome.total == outcome.max_total
+
+
 def test_the_live_log_keeps_every_whole_line_of_a_run_killed_mid_write(tmp_path):
     from mountlab.grading import livelog
 
