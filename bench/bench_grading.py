@@ -11,8 +11,9 @@ Measures (wall time):
   overhead);
 - a class: ``grade-class`` on generated classes of each size (the reference, the skeletons and the
   known-buggy variants of ``tests/bugs`` in turn: well-behaved submissions), with ``--jobs``
-  (default: the number of CPUs); the time per submission at each size, and how it grows:
-  (time per submission at the largest size) / (at the smallest): 1.0 is linear.
+  (default: ``grade-class``'s, twice the number of CPUs); the time per submission at each size,
+  and how it grows: (time per submission at the largest size) / (at the smallest): 1.0 is
+  linear.
 
 With ``--baseline DIR`` (another checkout of the kit, say the previous design: ``git worktree add
 DIR COMMIT``), one learner is graded by both kits in turn, in the same run, and the ratio printed.
@@ -169,7 +170,7 @@ def main() -> int:
         return 2
     sizes = sorted(int(s) for s in args.sizes.split(","))
     load_before = os.getloadavg()
-    result = {"machine": {"cpus": classroom.default_jobs(), "load_before": load_before},
+    result = {"machine": {"cpus": classroom.cpus(), "load_before": load_before},
               "steps": [s.number for s in registry.steps()],
               "one_learner": one_learner(args.runs),
               "classes": [a_class(n, args.jobs, args.timeout) for n in sizes]}
