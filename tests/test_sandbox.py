@@ -109,19 +109,24 @@ def _asks_learner_code(tmp_path):
     assert step(1).setup_volume(str(tmp_path / "v"), str(tmp_path / "c")) == ["1000", "1000"]
 
 
+def _learner_step_1(tmp_path, monkeypatch, source: str) -> None:
+    """``source`` as the graded step 1 (``tmp_path/impl/01/setup_volume.py``)."""
+    folder = tmp_path / "impl" / "01"
+    folder.mkdir(parents=True)
+    (folder / "setup_volume.py").write_text(source)
+    monkeypatch.setenv("MOUNTLAB_IMPL", str(tmp_path / "impl"))
+
+
 def test_learner_code_has_no_network(tmp_path, monkeypatch):
     """A subject runs in a network namespace that is not the host's, with no device but its
     loopback: learner code cannot reach the network, nor the host's sockets bound to it."""
     from mountlab.sandbox import check
 
-    folder = tmp_path / "impl" / "01"
-    folder.mkdir(parents=True)
-    (folder / "setup_volume.py").write_text(
-        "import os\nimport socket\n\n\n"
-        "def setup_volume(volume_path, container_path):\n"
-        "    return [os.stat('/proc/self/ns/net').st_ino,\n"
-        "            [name for _, name in socket.if_nameindex()]]\n")
-    monkeypatch.setenv("MOUNTLAB_IMPL", str(tmp_path / "impl"))
+    _learner_step_1(tmp_path, monkeypatch,
+                    "import os\nimport socket\n\n\n"
+                    "def setup_volume(volume_path, container_path):\n"
+                    "    return [os.stat('/proc/self/ns/net').st_ino,\n"
+                    "            [name for _, name in socket.if_nameindex()]]\n")
     host = os.stat("/proc/self/ns/net").st_ino
     check.run(_asks_network, {"tmp_path": tmp_path, "host": host}, scratch=[str(tmp_path)],
               timeout=20)
@@ -140,9 +145,8 @@ def test_learner_code_is_first_to_go_when_memory_runs_out(tmp_path, monkeypatch)
     what it starts inherits it (lowering it needs a privilege the subject does not have)."""
     from mountlab.sandbox import check
 
-    folder = tmp_path / "impl" / "01"
-    folder.mkdir(parents=True)
-    (folder / "setup_volume.py").write_text(
+    _learner_step_1(
+        tmp_path, monkeypatch,
         "import subprocess\n\n\n"
         "def setup_volume(volume_path, container_path):\n"
         "    started = subprocess.run(['cat', '/proc/self/oom_score_adj'], capture_output=True,\n"
@@ -154,5 +158,4 @@ def test_learner_code_is_first_to_go_when_memory_runs_out(tmp_path, monkeypatch)
         "        pass\n"
         "    with open('/proc/self/oom_score_adj') as f:\n"
         "        return [f.read().strip(), started]\n")
-    monkeypatch.setenv("MOUNTLAB_IMPL", str(tmp_path / "impl"))
     check.run(_asks_learner_code, {"tmp_path": tmp_path}, scratch=[str(tmp_path)], timeout=20)
