@@ -237,15 +237,9 @@ def check_targets(hidden: bool = True, kit: Path = registry.KIT_ROOT) -> list[st
     return targets
 
 
-def pytest_command(impl: Path, out: Path, *, hidden: bool = True, lang: str = "en",
-                   kit: Path = registry.KIT_ROOT) -> list[str]:
-    return [sys.executable, "-m", "pytest", *pytest_args(impl, out, hidden=hidden, lang=lang,
-                                                         kit=kit)]
-
-
 def pytest_args(impl: Path, out: Path, *, hidden: bool = True, lang: str = "en",
                 kit: Path = registry.KIT_ROOT) -> list[str]:
-    """pytest's arguments for one grading run (``pytest_command`` without the program)."""
+    """pytest's arguments for one grading run (``python -m pytest ARGS``)."""
     return [*check_targets(hidden, kit), "--impl", str(impl),
             "--mountlab-report", str(out / "report.json"),
             "--mountlab-livelog", str(out / "live.json"), "-p", "mountlab.grading.livelog",
@@ -255,10 +249,9 @@ def pytest_args(impl: Path, out: Path, *, hidden: bool = True, lang: str = "en",
 
 
 def _basetemp(out: Path) -> Path:
-    """Where pytest makes the checks' folders: ``checks/tmp`` beside the run's outputs."""
-    folder = out.parent / "checks"
-    folder.mkdir(exist_ok=True)
-    return folder / "tmp"
+    """Where pytest makes the checks' folders: ``checks/tmp`` beside the run's outputs (the
+    grader makes ``checks``: in the jail, a tmpfs of its own)."""
+    return out.parent / "checks" / "tmp"
 
 
 def _host_mounts() -> dict[int, mountinfo.Mount]:
@@ -380,11 +373,13 @@ def _grade_in(source: Path, scratch: Path, outcome: Outcome, *, timeout: float, 
     out = scratch / "out"
     out.mkdir()
     (scratch / "home").mkdir()
+    checks = _basetemp(out).parent
+    checks.mkdir()
     bytecode.warm(check_targets(hidden))  # before any submission's code runs (once)
     args = pytest_args(impl, out, hidden=hidden, lang=lang)
     command = [sys.executable, "-m", "pytest", *args]
     # The checks' folders (pytest's --basetemp) on a tmpfs of the jail's own, not on disk.
-    tmpfs = [] if outcome.backend == "uml" else [str(_basetemp(out).parent)]
+    tmpfs = [] if outcome.backend == "uml" else [str(checks)]
     if jail:
         command = [sys.executable, "-m", "mountlab.grading.jail", str(scratch),
                    *(f for t in tmpfs for f in ("--tmpfs", t)), "--", *command]
@@ -405,15 +400,13 @@ def _grade_in(source: Path, scratch: Path, outcome: Outcome, *, timeout: float, 
     env[contain.ENV] = ":".join(sorted(hide))
     before = _host_mounts()
     with open(out / "stdout.txt", "wb") as stdout, open(out / "stderr.txt", "wb") as stderr:
-        try:
-            if server is None or not jail or outcome.backend == "uml":
-                raise prefork.Gone("no prefork server for this run")
-            code, timed_out = server.run(args, env=env, cwd=str(registry.KIT_ROOT),
-                                         writable=[str(scratch)], tmpfs=tmpfs,
-                                         stdout=stdout.fileno(), stderr=stderr.fileno(),
-                                         timeout=timeout)
-        except prefork.Gone:
-            code, timed_out = _run(command, env, stdout, stderr, timeout)
+        forked = None
+        if server is not None and jail and outcome.backend != "uml":
+            forked = server.run(args, env=env, cwd=str(registry.KIT_ROOT),
+                                writable=[str(scratch)], tmpfs=tmpfs, stdout=stdout.fileno(),
+                                stderr=stderr.fileno(), timeout=timeout)
+        # Started as a program without a server, or when the server could not start it.
+        code, timed_out = forked or _run(command, env, stdout, stderr, timeout)
     if outcome.backend == "uml" and code == forward.TIMED_OUT:
         timed_out = True  # stopped by the guest itself, which brought the live log out first
     leaked = _detach_under(scratch, before)

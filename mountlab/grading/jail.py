@@ -133,17 +133,6 @@ def _become(command: Command) -> None:
         os._exit(code)
 
 
-def _reap_ended() -> None:
-    """Reap the processes that have already ended (a zygote whose run just closed its socket):
-    only those still running are left over."""
-    while True:
-        try:
-            if os.waitpid(-1, os.WNOHANG)[0] == 0:
-                return
-        except ChildProcessError:
-            return
-
-
 def _init(command: Command, writable: list[str], hide: list[str], tmpfs: list[str]) -> None:
     """PID 1 of the jail: set up the filesystem, run ``command``, reap, exit with its status."""
     code = 125
@@ -163,7 +152,6 @@ def _init(command: Command, writable: list[str], hide: list[str], tmpfs: list[st
                 code = os.waitstatus_to_exitcode(status)
                 code = 128 - code if code < 0 else code
                 break
-        _reap_ended()
         stray = _leftovers(child)
         if stray:
             _note("processes still running when the grading ended (killed): " + ", ".join(stray))

@@ -28,7 +28,7 @@ def start() -> None:
     from mountlab.sandbox import zygote
 
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    zygote.exec_fresh(_BOOT, theirs, die_with_us=True)
+    zygote.exec_fresh(_BOOT, theirs)  # dies with the prefork server
     theirs.close()
     _socket = ours
 

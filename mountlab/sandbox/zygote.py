@@ -60,22 +60,21 @@ def start() -> None:
     pid = template.make(theirs)
     _pidfd = None if pid is None else _open_pidfd(pid)  # not our child: how we see it end
     if pid is None:
-        pid = exec_fresh(_BOOT, theirs, die_with_us=True)  # dies with the grader
+        pid = exec_fresh(_BOOT, theirs)
     theirs.close()
     _control, _owner, _pid = ours, os.getpid(), pid
 
 
-def exec_fresh(boot: str, sock: socket.socket, *, die_with_us: bool) -> int:
+def exec_fresh(boot: str, sock: socket.socket) -> int:
     """Fork a fresh interpreter (``-I -S -B``, a scrubbed environment) running ``boot`` with
-    ``sock`` as its end of the control socket; its pid."""
+    ``sock`` as its end of the control socket, that dies with us; its pid."""
     python = interpreter()
     pid = os.fork()
     if pid == 0:
         try:
-            if die_with_us:
-                import ctypes
+            import ctypes
 
-                ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)
             os.set_inheritable(sock.fileno(), True)
             os.closerange(3, sock.fileno())
             os.closerange(sock.fileno() + 1, 1 << 16)
@@ -99,20 +98,22 @@ def _open_pidfd(pid: int) -> int | None:
 def stop() -> None:
     """End the zygote (in the process that started it) and wait for it: it goes when it reads
     the end of its control socket."""
-    global _control
+    global _control, _pidfd
     if _control is None or _owner != os.getpid():
         return
     _control.close()
     _control = None
+    if _pidfd is not None:  # made by the template: not our child, its pidfd says when it ends
+        import select
+
+        select.select([_pidfd], [], [], 10)
+        os.close(_pidfd)
+        _pidfd = None
+        return
     try:
         os.waitpid(_pid, 0)
-    except ChildProcessError:  # made by the template: not our child, its pidfd says when
-        if _pidfd is not None:
-            import select
-
-            select.select([_pidfd], [], [], 10)
-    if _pidfd is not None:
-        os.close(_pidfd)
+    except ChildProcessError:
+        pass
 
 
 @functools.cache
