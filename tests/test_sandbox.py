@@ -159,3 +159,59 @@ def test_learner_code_is_first_to_go_when_memory_runs_out(tmp_path, monkeypatch)
         "    with open('/proc/self/oom_score_adj') as f:\n"
         "        return [f.read().strip(), started]\n")
     check.run(_asks_learner_code, {"tmp_path": tmp_path}, scratch=[str(tmp_path)], timeout=20)
+
+
+def test_each_check_has_a_pid_namespace_of_its_own(tmp_path, monkeypatch):
+    """Learner code is pid 1 of a pid namespace made for its check: it sees no process but its
+    own (not the process that started it, not the last check's), and the next check's subject
+    gets another namespace."""
+    from mountlab.sandbox import check
+
+    _learner_step_1(tmp_path, monkeypatch,
+                    "import os\n\n\n"
+                    "def setup_volume(volume_path, container_path):\n"
+                    "    seen = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())\n"
+                    "    return [os.getpid(), os.stat('/proc/self/ns/pid').st_ino, seen]\n")
+    seen = tmp_path / "seen"
+    for _ in range(2):
+        check.run(_asks_pid_namespace, {"tmp_path": tmp_path, "seen": seen},
+                  scratch=[str(tmp_path)], timeout=20)
+    first, second = seen.read_text().split()
+    assert first != second
+
+
+def _asks_pid_namespace(tmp_path, seen):
+    from mountlab.impl import step
+
+    pid, namespace, visible = step(1).setup_volume(str(tmp_path / "v"), str(tmp_path / "c"))
+    assert pid == 1 and visible == [1]
+    with open(seen, "a") as f:
+        f.write(f"{namespace}\n")
+
+
+def test_each_check_has_temporary_folders_of_its_own(tmp_path, monkeypatch):
+    """What learner code leaves in /tmp, /var/tmp or /dev/shm, the next check's never sees; the
+    check's own folder (under /tmp here) is still there and writable. (/var/tmp and /dev/shm are
+    covered for the checkers already, and /tmp where they hold no scratch folder.)"""
+    from mountlab.sandbox import check
+
+    _learner_step_1(tmp_path, monkeypatch,
+                    "import os\n\n\n"
+                    "def setup_volume(volume_path, container_path):\n"
+                    "    seen = []\n"
+                    "    for top in ('/tmp', '/var/tmp', '/dev/shm'):\n"
+                    "        seen += [f'{top}/{n}' for n in os.listdir(top) if 'left' in n]\n"
+                    "        open(f'{top}/left-by-a-check', 'w').close()\n"
+                    "    open(os.path.join(volume_path, 'written'), 'w').close()\n"
+                    "    return seen\n")
+    for _ in range(2):
+        check.run(_finds_nothing_left, {"tmp_path": tmp_path}, scratch=[str(tmp_path)],
+                  timeout=20)
+
+
+def _finds_nothing_left(tmp_path):
+    from mountlab.impl import step
+
+    (tmp_path / "v").mkdir(exist_ok=True)
+    assert step(1).setup_volume(str(tmp_path / "v"), str(tmp_path / "c")) == []
+    assert (tmp_path / "v" / "written").exists()

@@ -16,34 +16,38 @@ The subject (started by the checker, where learner code runs):
      checkers' (root inside is the same host uid, with no capability over the checkers'
      namespaces), made once per run by that first process too (a user namespace costs the
      kernel milliseconds to make and to free), and with it a network namespace with no device
-     but its loopback, the run's subjects' in turn (so is a network namespace); mount, pid, IPC
-     and UTS namespaces of the subject's own, made from inside it, so the checkers' mounts are
-     locked in them; fresh temporary folders of its own (userns, mnt)
+     but its loopback, the run's subjects' in turn (so is a network namespace); these are
+     joined once per run by the run's nursery (nursery), which forks each subject into a pid
+     namespace of its own; mount, IPC and UTS namespaces of the subject's own, made from inside
+     it, so the checkers' mounts are locked in them; fresh temporary folders of its own (mnt)
   8. the checker enters its mount namespace, and its pid namespace for the processes the check
      starts (holders of a busy mount, which join its user namespace: learner code may look at
      them as it would at any process of its container)
   9. pid 1 of its pid namespace: everything it starts dies with it; its own /proc
- 10. limits: processes, files, memory, file size, CPU time; no_new_privs; dies with its parent;
-     only the channel and stdio kept, output into a capped buffer the checker reads (limits)
- 11. the subject's program (subject), in a child of the zygote: an interpreter started afresh
-     once per grading run (-I -S -B), so nothing of the grader's memory or environment
+ 10. limits: processes, files, memory, file size, CPU time; no_new_privs; dies with its parent
+     (the nursery), which kills it when the checker goes; only the channel and stdio kept,
+     output into a capped buffer the checker reads (limits)
+ 11. the subject's program (subject), forked from the zygote by way of the nursery: an
+     interpreter started afresh once per grading run (-I -S -B), so nothing of the grader's
+     memory or environment
 """
 
 from __future__ import annotations
 
+import array
 import os
-import select
 import signal
 import socket
+import struct
 import sys
 from dataclasses import dataclass
 
 from mountlab import registry, syscalls
 from mountlab.sandbox import limits, mnt, userns, zygote
 
-# Each subject's own; its network namespace is the run's (``subjects_network``).
-NAMESPACES = syscalls.CLONE_NEWNS | syscalls.CLONE_NEWPID | syscalls.CLONE_NEWIPC \
-    | syscalls.CLONE_NEWUTS
+# Each subject's own (its pid namespace is made by the nursery that forks it; its network
+# namespace is the run's: ``subjects_network``).
+NAMESPACES = syscalls.CLONE_NEWNS | syscalls.CLONE_NEWIPC | syscalls.CLONE_NEWUTS
 ENV = "MOUNTLAB_HIDE"  # more folders a submission must not see, separated by ':'
 
 
@@ -55,12 +59,11 @@ class Subject:
     mnt_ns: int  # descriptors of its namespaces
     pid_ns: int
     user_ns: int
-    parent: int  # the zygote's child that watches it
-    life: int  # while this end is open, its watcher lets it live
+    life: int  # while this end is open, the nursery lets it live
 
     def kill(self) -> None:
-        """Kill it: its whole pid namespace goes with it, and its parent (the zygote's child that
-        watches it) reaps it. Not waited for: the verdict is already known, and nothing left of
+        """Kill it: its whole pid namespace goes with it, and its parent (the run's nursery)
+        reaps it. Not waited for: the verdict is already known, and nothing left of
         it can reach the next check (namespaces of its own, scratch of its own)."""
         try:
             os.kill(self.pid, signal.SIGKILL)
@@ -288,9 +291,11 @@ def map_checker(pid: int, unshared: int, maps_ready: int) -> None:
 
 def start_subject(proc_fd: int, impl_env: str, cpu_seconds: int,
                   namespaces: CheckerNamespaces) -> Subject:
-    """Steps 7-11, by the zygote; the checker has entered the subject's mount namespace when
-    this returns."""
+    """Steps 7-11, by the run's nursery (forked from the zygote); the checker has entered the
+    subject's mount namespace when this returns."""
     ours, theirs = socket.socketpair()
+    # The kernel tells us who sends the first message, as our pid namespace numbers it.
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
     output = os.memfd_create("mountlab-subject-output", os.MFD_CLOEXEC)
     life_r, life_w = os.pipe()  # the subject is killed when the checker goes (EOF)
     own = [os.open(f"self/ns/{n}", os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc_fd)
@@ -300,85 +305,77 @@ def start_subject(proc_fd: int, impl_env: str, cpu_seconds: int,
     for fd in (*own, life_r):
         os.close(fd)
     theirs.close()
-    data, fds, _, _ = socket.recv_fds(ours, 512, 3)
-    if len(fds) != 3:
+    data, fds, pid = _first_message(ours)
+    if len(fds) != 3 or data != _STARTED:
+        for fd in fds:
+            os.close(fd)
         raise OSError("the subject could not be started: " + data.decode(errors="replace"))
-    # pid 1 of the subject's namespace and its parent, as the host numbers them
-    pid, parent = (int(p) for p in data.split())
     syscalls.setns(fds[0], syscalls.CLONE_NEWNS)
     syscalls.setns(fds[1], syscalls.CLONE_NEWPID)  # for our children only: holders of a mount
-    return Subject(pid, ours.detach(), output, *fds, parent=parent, life=life_w)
+    return Subject(pid, ours.detach(), output, *fds, life=life_w)
 
 
-def in_checker_namespaces(request: dict, fds: list[int]) -> None:
-    """Step 7 and the subject's pid 1, in a child of the zygote: join the checker's user and
-    mount namespaces as its unprivileged root, then the subjects' user namespace, make the
-    subject's other namespaces, start the subject, watch the checker. Never returns."""
-    user, mount, subjects, net, channel, output, life = fds
-    code = 125
+_STARTED = b"started"
+_FDS = array.array("i", [0, 0, 0])
+
+
+def _first_message(sock: socket.socket) -> tuple[bytes, list[int], int]:
+    """The subject's first message: its text, the descriptors it carries, and the sender's pid
+    (as the kernel numbers it in our pid namespace). A stream socket's read ends with the
+    message that carries descriptors: the subject's frames that follow are left unread."""
+    data, ancillary, _, _ = sock.recvmsg(
+        512, socket.CMSG_SPACE(_FDS.itemsize * len(_FDS))
+        + socket.CMSG_SPACE(_UCRED.size))
+    fds: list[int] = []
+    pid = 0
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            received = array.array("i")
+            received.frombytes(payload[:len(payload) - len(payload) % received.itemsize])
+            fds += received
+        elif level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+            pid = _UCRED.unpack(payload[:_UCRED.size])[0]
+    for fd in fds:
+        os.set_inheritable(fd, False)
+    return data, fds, pid
+
+
+_UCRED = struct.Struct("iII")  # struct ucred: pid, uid, gid
+
+
+def start_in_nursery(request: dict, channel: int, output: int) -> None:
+    """Steps 7-9 in pid 1 of a fresh pid namespace, forked by the nursery (already in the
+    checker's namespaces and the subjects' user and network namespaces: ``nursery``): mount,
+    IPC and UTS namespaces of its own, made from the subjects' user namespace, so the checkers'
+    mounts are locked in them (no unmounting a cover, no making the root writable again); its
+    own /proc; then the subject. Never returns."""
     try:
-        limits.killed_first()  # this process and the subject: while its /proc files are its own
-        syscalls.setns(user, syscalls.CLONE_NEWUSER)
-        userns.become_root()
-        syscalls.setns(mount, syscalls.CLONE_NEWNS)
-        # The subject mounts its own /proc over this one: keep a handle on the host's.
-        proc_fd = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        syscalls.setns(subjects, syscalls.CLONE_NEWUSER)
-        userns.become_root()
-        syscalls.setns(net, syscalls.CLONE_NEWNET)
-        # Made from the subjects' user namespace: the checkers' mounts are locked in the copy
-        # (no unmounting a cover, no making the root writable again).
+        limits.die_with_parent()  # the nursery: pid 1 of the run's subjects
         syscalls.unshare(NAMESPACES)
-        mnt.fresh_temporary()  # the checkers' namespaces are shared by every check of a run
-        limits.dumpable(False)
-        mounted_r, mounted_w = os.pipe()
-        go_r, go_w = os.pipe()
-        child = os.fork()
-        if child == 0:
-            os.close(mounted_r)
-            os.close(go_w)
-            _subject(channel, output, request, mounted_w, go_r)
-        os.close(mounted_w)
-        os.close(go_r)
-        if os.read(mounted_r, 1) != b"p":
-            raise OSError("the subject could not mount its /proc")
-        # The new pid namespace can be named once its first process exists.
-        limits.dumpable(True)
-        namespaces = [os.open(f"self/ns/{n}", os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc_fd)
-                      for n in ("mnt", "pid_for_children", "user")]
-        limits.dumpable(False)
-        socket.send_fds(socket.socket(fileno=channel), [f"{child} {os.getpid()}".encode()],
-                        namespaces)
-        os.write(go_w, b"g")
-        code = _watch(child, life)
-    except BaseException as exc:  # noqa: B036 - a forked child never returns into the zygote
+        # The checkers' namespaces are shared by every check of a run.
+        mnt.fresh_temporary(request["covers"])
+        syscalls.mount("proc", "/proc", "proc",
+                       syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC)
+        namespaces = [os.open(f"/proc/self/ns/{n}", os.O_RDONLY | os.O_CLOEXEC)
+                      for n in ("mnt", "pid", "user")]
+        # The checker's "before" of the mount table includes /proc.
+        sock = socket.socket(fileno=channel)
+        socket.send_fds(sock, [_STARTED], namespaces)
+        sock.detach()  # the subject's channel: still open
+        for fd in namespaces:
+            os.close(fd)
+    except BaseException as exc:  # noqa: B036 - a forked child never returns into the nursery
         try:
             os.write(channel, f"{type(exc).__name__}: {exc}".encode()[:500])
         except OSError:
             pass
-    finally:
-        os._exit(code if code >= 0 else 128 - code)
+        os._exit(125)
+    _subject(channel, output, request)
 
 
-def _watch(child: int, life: int) -> int:
-    """Wait for the subject; kill it (and so its whole pid namespace) if the checker goes."""
-    pidfd = os.pidfd_open(child)
-    while True:
-        ready = select.select([pidfd, life], [], [])[0]
-        if life in ready and not os.read(life, 1):
-            os.kill(child, signal.SIGKILL)
-        if pidfd in ready or life in ready:
-            return os.waitstatus_to_exitcode(os.waitpid(child, 0)[1])
-
-
-def _subject(channel: int, output: int, request: dict, mounted: int, go: int) -> None:
-    """Steps 9-11 in pid 1 of the subject's namespaces: never returns."""
+def _subject(channel: int, output: int, request: dict) -> None:
+    """Steps 10-11 in pid 1 of the subject's namespaces: never returns."""
     try:
-        syscalls.mount("proc", "/proc", "proc",
-                       syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC)
-        os.write(mounted, b"p")  # the checker's "before" of the mount table includes it
-        if os.read(go, 1) != b"g":
-            os._exit(125)
         os.setsid()  # a session and process group of its own: killpg reaches nothing else
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)

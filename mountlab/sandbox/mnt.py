@@ -57,20 +57,30 @@ def cover(hide: list[str]) -> list[str]:
     return covered
 
 
-def fresh_temporary() -> None:
-    """An empty tmpfs of its own on each temporary folder (in a subject's mount namespace), with
-    what was bound inside it (the scratch folders' parent) bound again: what one check's learner
-    code leaves there, the next never sees."""
+def temporary_covers() -> list[tuple[str, list[str]]]:
+    """Each covered temporary folder of this mount namespace (the checkers') with what is mounted
+    on its cover (the one on top: later lines are above earlier ones; what a cover hides below
+    stays hidden). Read once per check by the nursery, a process that has read it before, rather
+    than in each subject (a fresh fork pays a page fault for every page the parsing writes)."""
     from mountlab import mountinfo
 
     mounts = mountinfo.read()
+    found = []
     for path in TMPFS_DIRS:
         covers = [m for m in mounts if m.mountpoint == path]
-        if not covers or not os.path.isdir(path):
+        if covers:
+            found.append((path, [m.mountpoint for m in mounts
+                                 if m.parent_id == covers[-1].mount_id]))
+    return found
+
+
+def fresh_temporary(covers: list[tuple[str, list[str]]]) -> None:
+    """An empty tmpfs of its own on each temporary folder of ``covers`` (``temporary_covers``,
+    in a subject's mount namespace), with what was bound inside it (the scratch folders' parent)
+    bound again: what one check's learner code leaves there, the next never sees."""
+    for path, tops in covers:
+        if not os.path.isdir(path):
             continue
-        # What is mounted on the cover (the one on top: later lines are above earlier ones);
-        # what its cover hides below stays hidden.
-        tops = [m.mountpoint for m in mounts if m.parent_id == covers[-1].mount_id]
         kept = [(p, os.open(p, os.O_PATH | os.O_CLOEXEC)) for p in tops]
         syscalls.mount("tmpfs", path, "tmpfs", _NOSUID_NODEV, "mode=0755,size=64m")
         for top, fd in kept:  # as it was: writable where the checkers' view has it so

@@ -4,8 +4,8 @@ Starting a fresh interpreter for each check costs a tenth of a second; forking o
 already running costs a millisecond. The zygote is started once per grading process, with
 ``execve`` (-I -S -B, a scrubbed environment), so its memory holds the kit's sandbox code and
 nothing of the grader's: no checks, no reference, no environment. Learner code never runs in the
-zygote itself, only in the subjects forked from it, after they have left its privileges
-(``contain.in_checker_namespaces``).
+zygote itself, only in the subjects forked from it by way of a nursery, after they have left its
+privileges (``nursery``, ``contain.start_in_nursery``).
 
 A checker asks for a subject by sending a JSON request and seven descriptors (its user and mount
 namespaces, the subjects' user and network namespaces, the subject's end of the channel, the
@@ -28,10 +28,14 @@ _BOOT = ("import sys; sys.path.insert(0, sys.argv[2]); "
          "from mountlab.sandbox.zygote import serve; serve(int(sys.argv[1]))")
 # Imported by the zygote before it forks: what every subject needs (the sandbox, the kit's modules
 # that step modules import, the standard modules loading one pulls in, and those learners' code
-# commonly uses). Importing them in each subject cost about 8 ms of CPU per check.
-PRELOAD = ("mountlab.sandbox.contain", "mountlab.sandbox.subject", "mountlab.errors",
-           "mountlab.mountinfo", "mountlab.volume", "mountlab.fsutil", "importlib.util", "pathlib",
-           "glob", "shutil", "subprocess", "errno", "stat", "time", "signal", "inspect", "json")
+# commonly uses). Importing them in each subject cost about 8 ms of CPU per check. Not
+# ``subprocess``: it imports ``threading``, whose handler runs in every forked child (a millisecond
+# natively, 27 ms in a User-Mode Linux guest, for each check); a learner's code that uses it
+# imports it in its subject.
+PRELOAD = ("mountlab.sandbox.contain", "mountlab.sandbox.nursery", "mountlab.sandbox.subject",
+           "mountlab.errors", "mountlab.mountinfo", "mountlab.volume", "mountlab.fsutil",
+           "importlib.util", "pathlib", "glob", "shutil", "errno", "stat", "time", "signal",
+           "inspect", "json")
 _control: socket.socket | None = None
 _owner = 0  # the pid that started it: a fork of the grader reuses it, never restarts it
 _pid = 0
@@ -170,24 +174,26 @@ def preload() -> None:
 
 
 def serve(control: int) -> None:
-    """The zygote's loop: one forked child per request (``contain.in_checker_namespaces``)."""
-    from mountlab.sandbox import contain
+    """The zygote's loop: each request goes to the nursery of its checker's namespaces, which
+    forks the subject (``nursery``)."""
+    from mountlab.sandbox import nursery
 
     preload()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children reap themselves
     sock = socket.socket(fileno=control)
     while True:
         data, fds, _, _ = socket.recv_fds(sock, 4096, 7)
-        if not data:
-            os._exit(0)  # the grading process has gone
+        if not data:  # the grading process has gone (or stops us)
+            nursery.stop_all()
+            os._exit(0)
         if len(fds) != 7:
             for fd in fds:
                 os.close(fd)
             continue
-        pid = os.fork()
-        if pid == 0:
-            sock.close()
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            contain.in_checker_namespaces(json.loads(data), fds)
-        for fd in fds:
-            os.close(fd)
+        try:
+            nursery.spawn(data, fds)
+        except OSError:
+            pass  # the checker hears nothing on its channel: the subject could not be started
+        finally:
+            for fd in fds:
+                os.close(fd)

@@ -1,0 +1,158 @@
+"""The nursery: where each check's subject is born, one fork per check.
+
+A subject must be pid 1 of a pid namespace of its own, made from the subjects' user namespace (so
+that it may mount its own /proc). ``unshare(CLONE_NEWPID)`` only places the caller's *next*
+child in the new namespace, and may be undone (``setns`` back) only by a process with privileges
+over its own pid namespace. So the zygote starts, once per set of checker namespaces (once per
+grading run), a nursery: a process that has joined the checker's user and mount namespaces, the
+subjects' user and network namespaces, and is pid 1 of a pid namespace owned by the subjects'
+user namespace. For each check it unshares a pid namespace, forks the subject there (the
+recipe's steps 7-11, ``contain.start_in_nursery``), and steps back into its own for the next.
+Before, a child of the zygote took those steps for each check and watched its subject: two
+forks per check, where one is enough.
+
+The nursery kills a subject when its checker lets go of it (the ``life`` pipe reads end of
+file), reaps it when it ends, and ends (with every subject, its pid namespace's pid 1 gone) when
+the zygote closes its socket or dies. Learner code never runs here: only in the subjects, which
+close every descriptor of the nursery's before they start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+from dataclasses import dataclass
+
+from mountlab import syscalls
+from mountlab.sandbox import limits, mnt, userns
+
+_MAX = 4  # nurseries kept by a zygote (a test suite's many runs): as ``contain._made``
+_nurseries: dict[tuple, socket.socket] = {}  # in the zygote, by the namespaces' identities
+
+
+def spawn(data: bytes, fds: list[int]) -> None:
+    """In the zygote: have the nursery of the checker's namespaces (``fds[:4]``: checker user,
+    checker mount, subjects' user, subjects' network) start a subject with ``fds[4:]``
+    (channel, output, life); start that nursery first when there is none."""
+    key = tuple((s.st_dev, s.st_ino) for s in map(os.fstat, fds[:4]))
+    for attempt in range(2):
+        sock = _nurseries.get(key)
+        if sock is None or attempt:
+            if sock is not None:
+                sock.close()
+            while len(_nurseries) >= _MAX:
+                _nurseries.pop(next(iter(_nurseries))).close()
+            sock = _nurseries[key] = _start(fds[:4])
+        try:
+            socket.send_fds(sock, [data], fds[4:])
+            return
+        except OSError:  # that nursery has gone: start another
+            continue
+
+
+def stop_all() -> None:
+    """In the zygote, before it ends: end every nursery, and wait until each is gone with all its
+    subjects (a grading run ends with nothing of it left running)."""
+    for sock in _nurseries.values():
+        sock.close()
+    _nurseries.clear()
+    while True:
+        try:  # SIGCHLD ignored: waits until every child has ended, then ECHILD
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+
+
+def _start(namespaces: list[int]) -> socket.socket:
+    """A nursery in ``namespaces``; our end of its socket. Its go-between (a child of ours) joins
+    the namespaces, makes the nursery's pid namespace and forks the nursery into it, then waits
+    for it (the nursery dies with it, it dies with us)."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    if os.fork() == 0:
+        code = 0
+        try:
+            limits.close_fds([theirs.fileno(), *namespaces])
+            limits.die_with_parent()
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            _join(*namespaces)
+            syscalls.unshare(syscalls.CLONE_NEWPID)
+            pid = os.fork()
+            if pid == 0:
+                limits.die_with_parent()
+                _serve(theirs)
+            theirs.close()
+            os.waitpid(pid, 0)
+        except BaseException:  # noqa: B036 - a forked child never returns into the zygote
+            code = 125
+        finally:
+            os._exit(code)
+    theirs.close()
+    return ours
+
+
+def _join(user: int, mount: int, subjects: int, net: int) -> None:
+    """The checker's user and mount namespaces as their unprivileged root, then the subjects'
+    user namespace (nested below: no capability over the checkers') and network namespace."""
+    limits.killed_first()  # inherited by every subject: while our /proc files are our own
+    syscalls.setns(user, syscalls.CLONE_NEWUSER)
+    userns.become_root()
+    syscalls.setns(mount, syscalls.CLONE_NEWNS)
+    syscalls.setns(subjects, syscalls.CLONE_NEWUSER)
+    userns.become_root()
+    syscalls.setns(net, syscalls.CLONE_NEWNET)
+    limits.dumpable(False)  # inherited: no process of the subject uid may ptrace us or them
+    for fd in (user, mount, subjects, net):
+        os.close(fd)
+
+
+@dataclass
+class _Child:
+    pid: int
+    pidfd: int  # -1 once reaped
+
+
+def _serve(control: socket.socket) -> None:
+    """The nursery's loop (pid 1 of its pid namespace): a subject per request; each killed when
+    its checker's ``life`` pipe closes, reaped when it ends."""
+    from mountlab.sandbox import contain
+
+    own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    by_life: dict[int, _Child] = {}  # until its checker lets go
+    by_pidfd: dict[int, _Child] = {}  # until it is reaped
+    while True:
+        ready = select.select([control, *by_life, *by_pidfd], [], [])[0]
+        for fd in ready:
+            if fd in by_pidfd:  # a subject ended
+                child = by_pidfd.pop(fd)
+                os.waitpid(child.pid, 0)
+                os.close(fd)
+                child.pidfd = -1
+            elif fd in by_life and not os.read(fd, 1):  # its checker let go
+                child = by_life.pop(fd)
+                if child.pidfd >= 0:
+                    signal.pidfd_send_signal(child.pidfd, signal.SIGKILL)
+                os.close(fd)
+        if control not in ready:
+            continue
+        data, fds, _, _ = socket.recv_fds(control, 4096, 3)
+        if not data:
+            os._exit(0)  # the zygote has gone: every subject goes with us
+        if len(fds) != 3:
+            for fd in fds:
+                os.close(fd)
+            continue
+        channel, output, life = fds
+        request = json.loads(data)
+        request["covers"] = mnt.temporary_covers()
+        syscalls.unshare(syscalls.CLONE_NEWPID)
+        pid = os.fork()
+        if pid == 0:
+            contain.start_in_nursery(request, channel, output)
+        syscalls.setns(own, syscalls.CLONE_NEWPID)  # the next subject's namespace is made here
+        child = _Child(pid, os.pidfd_open(pid))  # not reaped before we do: no other process
+        by_pidfd[child.pidfd] = by_life[life] = child
+        os.close(channel)
+        os.close(output)
