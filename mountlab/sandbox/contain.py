@@ -41,6 +41,7 @@ import socket
 import struct
 import sys
 from dataclasses import dataclass
+from typing import NoReturn
 
 from mountlab import registry, syscalls
 from mountlab.sandbox import limits, mnt, userns, zygote
@@ -53,7 +54,8 @@ ENV = "MOUNTLAB_HIDE"  # more folders a submission must not see, separated by ':
 
 @dataclass
 class Subject:
-    pid: int  # pid 1 of its pid namespace, as the host numbers it
+    pid: int  # pid 1 of its pid namespace, as the checker's pid namespace numbers it
+    pidfd: int  # to kill it: never another process, even once it is gone
     channel: int
     output: int  # a memfd holding what the learner's code printed
     mnt_ns: int  # descriptors of its namespaces
@@ -63,16 +65,17 @@ class Subject:
 
     def kill(self) -> None:
         """Kill it: its whole pid namespace goes with it, and its parent (the run's nursery)
-        reaps it. Not waited for: the verdict is already known, and nothing left of
-        it can reach the next check (namespaces of its own, scratch of its own)."""
+        reaps it. Not waited for: the verdict is already known, and nothing left of it can reach
+        the next check (namespaces of its own, scratch of its own)."""
         try:
-            os.kill(self.pid, signal.SIGKILL)
+            signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
         except OSError:
             pass  # already gone
 
     def close(self) -> None:
         """Let go of every descriptor of it (a checker that goes on to the next check)."""
-        for fd in (self.channel, self.output, self.mnt_ns, self.pid_ns, self.user_ns, self.life):
+        for fd in (self.pidfd, self.channel, self.output, self.mnt_ns, self.pid_ns,
+                   self.user_ns, self.life):
             try:
                 os.close(fd)
             except OSError:
@@ -300,32 +303,44 @@ def start_subject(proc_fd: int, impl_env: str, cpu_seconds: int,
     life_r, life_w = os.pipe()  # the subject is killed when the checker goes (EOF)
     own = [os.open(f"self/ns/{n}", os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc_fd)
            for n in ("user", "mnt")]
-    zygote.spawn({"impl": impl_env, "cpu": cpu_seconds},
-                 [*own, namespaces.subjects, namespaces.net, theirs.fileno(), output, life_r])
-    for fd in (*own, life_r):
-        os.close(fd)
-    theirs.close()
-    data, fds, pid = _first_message(ours)
-    if len(fds) != 3 or data != _STARTED:
-        for fd in fds:
+    fds: list[int] = []
+    try:
+        zygote.spawn({"impl": impl_env, "cpu": cpu_seconds},
+                     [*own, namespaces.subjects, namespaces.net, theirs.fileno(), output, life_r])
+        for fd in (*own, life_r):
             os.close(fd)
-        raise OSError("the subject could not be started: " + data.decode(errors="replace"))
-    syscalls.setns(fds[0], syscalls.CLONE_NEWNS)
-    syscalls.setns(fds[1], syscalls.CLONE_NEWPID)  # for our children only: holders of a mount
-    return Subject(pid, ours.detach(), output, *fds, life=life_w)
+        own, life_r = [], -1
+        theirs.close()
+        data, fds, pid = _first_message(ours)
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 0)  # learner code's turn now
+        if len(fds) != 3 or data != _STARTED or pid <= 0:
+            raise OSError("the subject could not be started: "
+                          + (data.decode(errors="replace") or "no answer"))
+        pidfd = os.pidfd_open(pid)  # it waits for its first request: still this process
+        syscalls.setns(fds[0], syscalls.CLONE_NEWNS)
+        syscalls.setns(fds[1], syscalls.CLONE_NEWPID)  # for our children only: holders of a mount
+    except BaseException:
+        for fd in (*own, life_r, *fds, output, life_w):
+            if fd >= 0:
+                os.close(fd)
+        theirs.close()
+        ours.close()
+        raise
+    return Subject(pid, pidfd, ours.detach(), output, *fds, life=life_w)
 
 
 _STARTED = b"started"
-_FDS = array.array("i", [0, 0, 0])
+_UCRED = struct.Struct("iII")  # struct ucred: pid, uid, gid
+_INT = array.array("i")
 
 
 def _first_message(sock: socket.socket) -> tuple[bytes, list[int], int]:
-    """The subject's first message: its text, the descriptors it carries, and the sender's pid
-    (as the kernel numbers it in our pid namespace). A stream socket's read ends with the
-    message that carries descriptors: the subject's frames that follow are left unread."""
+    """The subject's first message: its text, the (three) descriptors it carries, and the
+    sender's pid (as the kernel numbers it in our pid namespace; 0 if none came). A stream
+    socket's read ends with the message that carries descriptors: the subject's frames that
+    follow are left unread."""
     data, ancillary, _, _ = sock.recvmsg(
-        512, socket.CMSG_SPACE(_FDS.itemsize * len(_FDS))
-        + socket.CMSG_SPACE(_UCRED.size))
+        512, socket.CMSG_SPACE(3 * _INT.itemsize) + socket.CMSG_SPACE(_UCRED.size))
     fds: list[int] = []
     pid = 0
     for level, kind, payload in ancillary:
@@ -340,10 +355,7 @@ def _first_message(sock: socket.socket) -> tuple[bytes, list[int], int]:
     return data, fds, pid
 
 
-_UCRED = struct.Struct("iII")  # struct ucred: pid, uid, gid
-
-
-def start_in_nursery(request: dict, channel: int, output: int) -> None:
+def start_in_nursery(request: dict, channel: int, output: int) -> NoReturn:
     """Steps 7-9 in pid 1 of a fresh pid namespace, forked by the nursery (already in the
     checker's namespaces and the subjects' user and network namespaces: ``nursery``): mount,
     IPC and UTS namespaces of its own, made from the subjects' user namespace, so the checkers'
@@ -373,7 +385,7 @@ def start_in_nursery(request: dict, channel: int, output: int) -> None:
     _subject(channel, output, request)
 
 
-def _subject(channel: int, output: int, request: dict) -> None:
+def _subject(channel: int, output: int, request: dict) -> NoReturn:
     """Steps 10-11 in pid 1 of the subject's namespaces: never returns."""
     try:
         os.setsid()  # a session and process group of its own: killpg reaches nothing else
@@ -383,7 +395,6 @@ def _subject(channel: int, output: int, request: dict) -> None:
         os.dup2(output, 2)
         limits.apply(int(request["cpu"]))
         limits.no_new_privs()
-        limits.die_with_parent()
         limits.close_fds([channel])
         os.chdir("/")
         tunables = os.environ.get("GLIBC_TUNABLES")  # the zygote's, set for a reason

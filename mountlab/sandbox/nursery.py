@@ -25,9 +25,10 @@ import select
 import signal
 import socket
 from dataclasses import dataclass
+from typing import NoReturn
 
 from mountlab import syscalls
-from mountlab.sandbox import limits, mnt, userns
+from mountlab.sandbox import contain, limits, mnt, userns
 
 _MAX = 4  # nurseries kept by a zygote (a test suite's many runs): as ``contain._made``
 _nurseries: dict[tuple, socket.socket] = {}  # in the zygote, by the namespaces' identities
@@ -75,9 +76,9 @@ def _start(namespaces: list[int]) -> socket.socket:
         code = 0
         try:
             limits.close_fds([theirs.fileno(), *namespaces])
-            limits.die_with_parent()
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             _join(*namespaces)
+            limits.die_with_parent()  # after _join: a change of credentials clears it
             syscalls.unshare(syscalls.CLONE_NEWPID)
             pid = os.fork()
             if pid == 0:
@@ -114,45 +115,68 @@ class _Child:
     pidfd: int  # -1 once reaped
 
 
-def _serve(control: socket.socket) -> None:
+def _serve(control: socket.socket) -> NoReturn:
     """The nursery's loop (pid 1 of its pid namespace): a subject per request; each killed when
     its checker's ``life`` pipe closes, reaped when it ends."""
-    from mountlab.sandbox import contain
-
     own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     by_life: dict[int, _Child] = {}  # until its checker lets go
     by_pidfd: dict[int, _Child] = {}  # until it is reaped
+    poll = select.poll()
+    poll.register(control, select.POLLIN)
     while True:
-        ready = select.select([control, *by_life, *by_pidfd], [], [])[0]
-        for fd in ready:
+        for fd, _ in poll.poll():
             if fd in by_pidfd:  # a subject ended
                 child = by_pidfd.pop(fd)
+                poll.unregister(fd)
                 os.waitpid(child.pid, 0)
                 os.close(fd)
                 child.pidfd = -1
-            elif fd in by_life and not os.read(fd, 1):  # its checker let go
+            elif fd in by_life:  # its checker let go (it never writes: readable means closed)
                 child = by_life.pop(fd)
+                poll.unregister(fd)
                 if child.pidfd >= 0:
-                    signal.pidfd_send_signal(child.pidfd, signal.SIGKILL)
+                    try:
+                        signal.pidfd_send_signal(child.pidfd, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
                 os.close(fd)
-        if control not in ready:
-            continue
-        data, fds, _, _ = socket.recv_fds(control, 4096, 3)
-        if not data:
-            os._exit(0)  # the zygote has gone: every subject goes with us
-        if len(fds) != 3:
-            for fd in fds:
-                os.close(fd)
-            continue
-        channel, output, life = fds
+            elif fd == control.fileno():
+                data, fds, _, _ = socket.recv_fds(control, 4096, 3)
+                if not data:
+                    os._exit(0)  # the zygote has gone: every subject goes with us
+                if len(fds) != 3:
+                    for one in fds:
+                        os.close(one)
+                    continue
+                child = _birth(data, *fds, own)
+                if child is not None:
+                    by_pidfd[child.pidfd] = by_life[fds[2]] = child
+                    poll.register(child.pidfd, select.POLLIN)
+                    poll.register(fds[2], select.POLLIN)
+
+
+def _birth(data: bytes, channel: int, output: int, life: int, own: int) -> _Child | None:
+    """Fork one subject into a pid namespace of its own; what went wrong, if anything, goes to
+    its checker on ``channel`` (the nursery goes on serving the run's other checks)."""
+    unshared = False
+    try:
         request = json.loads(data)
         request["covers"] = mnt.temporary_covers()
         syscalls.unshare(syscalls.CLONE_NEWPID)
+        unshared = True
         pid = os.fork()
         if pid == 0:
             contain.start_in_nursery(request, channel, output)
-        syscalls.setns(own, syscalls.CLONE_NEWPID)  # the next subject's namespace is made here
-        child = _Child(pid, os.pidfd_open(pid))  # not reaped before we do: no other process
-        by_pidfd[child.pidfd] = by_life[life] = child
+        return _Child(pid, os.pidfd_open(pid))  # not reaped before we do: no other process
+    except Exception as exc:  # noqa: BLE001 - said to the checker, which fails its check
+        try:
+            os.write(channel, f"{type(exc).__name__}: {exc}".encode()[:500])
+        except OSError:
+            pass
+        os.close(life)
+        return None
+    finally:
+        if unshared:
+            syscalls.setns(own, syscalls.CLONE_NEWPID)  # the next subject's namespace is made here
         os.close(channel)
         os.close(output)

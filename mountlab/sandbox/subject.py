@@ -1,8 +1,9 @@
 """The subject: the process where learner code runs, and nothing else.
 
 It is forked from the zygote (an interpreter started afresh: no memory of the grader, not its
-environment, not the checks, not the reference), already unprivileged, in namespaces of its own
-(``contain``). It answers requests on one channel (``wire`` frames):
+environment, not the checks, not the reference) by way of the run's nursery, already
+unprivileged, in namespaces of its own (``nursery``, ``contain``). It answers requests on one
+channel (``wire`` frames):
 
 - ``load``: import step N's module from the graded folder; answer its functions' signatures;
 - ``call``: call one function with JSON arguments, in the checker's working directory, umask and
