@@ -132,6 +132,14 @@ def test_learner_code_has_no_network(tmp_path, monkeypatch):
               timeout=20)
 
 
+def _checks(func, tmp_path, *, times: int) -> None:
+    """The check ``func(tmp_path)``, graded ``times`` in a row, each with a subject of its own."""
+    from mountlab.sandbox import check
+
+    for _ in range(times):
+        check.run(func, {"tmp_path": tmp_path}, scratch=[str(tmp_path)], timeout=20)
+
+
 def _asks_network(tmp_path, host):
     from mountlab.impl import step
 
@@ -164,16 +172,12 @@ def test_learner_code_is_first_to_go_when_memory_runs_out(tmp_path, monkeypatch)
 def test_each_check_has_a_pid_namespace_of_its_own(tmp_path, monkeypatch):
     """Learner code is pid 1 of a pid namespace made for its check: it sees no process but its
     own (not the process that started it, not the last check's subject), check after check."""
-    from mountlab.sandbox import check
-
     _learner_step_1(tmp_path, monkeypatch,
                     "import os\n\n\n"
                     "def setup_volume(volume_path, container_path):\n"
                     "    seen = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())\n"
                     "    return [os.getpid(), seen]\n")
-    for _ in range(3):
-        check.run(_asks_pid_namespace, {"tmp_path": tmp_path}, scratch=[str(tmp_path)],
-                  timeout=20)
+    _checks(_asks_pid_namespace, tmp_path, times=3)
 
 
 def _asks_pid_namespace(tmp_path):
@@ -186,8 +190,6 @@ def test_each_check_has_temporary_folders_of_its_own(tmp_path, monkeypatch):
     """What learner code leaves in /tmp, /var/tmp or /dev/shm, the next check's never sees; the
     check's own folder (under /tmp here) is still there and writable. (/var/tmp and /dev/shm are
     covered for the checkers already, and /tmp where they hold no scratch folder.)"""
-    from mountlab.sandbox import check
-
     _learner_step_1(tmp_path, monkeypatch,
                     "import os\n\n\n"
                     "def setup_volume(volume_path, container_path):\n"
@@ -197,9 +199,7 @@ def test_each_check_has_temporary_folders_of_its_own(tmp_path, monkeypatch):
                     "        open(f'{top}/left-by-a-check', 'w').close()\n"
                     "    open(os.path.join(volume_path, 'written'), 'w').close()\n"
                     "    return seen\n")
-    for _ in range(2):
-        check.run(_finds_nothing_left, {"tmp_path": tmp_path}, scratch=[str(tmp_path)],
-                  timeout=20)
+    _checks(_finds_nothing_left, tmp_path, times=2)
 
 
 def _finds_nothing_left(tmp_path):
