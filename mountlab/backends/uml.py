@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -263,10 +264,12 @@ def _run_uml(uml: str, job: Path, uid: int, count: int, limit: float, fds: tuple
         env = {"HOME": str(job / "home"), "TMPDIR": str(job / "home"),
                "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
         extra = {} if os.geteuid() != 0 else {"user": uid, "group": uid, "extra_groups": []}
+        # A process group of its own: its helper processes outlive a killed linux.uml
+        # (orphaned, asleep for good) unless the whole group is killed.
         proc = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT,
                                 pass_fds=(log.fileno(), out, err, *handed),
-                                preexec_fn=_confine, cwd="/", **extra)
+                                preexec_fn=_confine, cwd="/", start_new_session=True, **extra)
         timed_out = False
         try:
             proc.wait(timeout=limit)
@@ -309,9 +312,9 @@ def _confine() -> None:
 
 
 def _kill(proc: subprocess.Popen) -> None:
-    """Kill linux.uml; its helper processes die with it (UML sets their PDEATHSIG)."""
+    """Kill linux.uml and its helper processes (its process group: they do not die with it)."""
     try:
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
     proc.wait()

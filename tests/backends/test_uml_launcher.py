@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,37 @@ def test_the_xstate_filter_refuses_only_the_xstate_requests():
     # Our own pid is not traced: the kernel says ESRCH, unless the filter answers first (EIO).
     assert lines == [["16900", "514", "5"], ["16901", "514", "5"], ["16900", "1", "3"]], \
         done.stdout + done.stderr
+
+
+def test_a_guest_killed_at_the_launchers_limit_leaves_no_process(outputs, monkeypatch):
+    """Past its time limit the launcher kills the guest: linux.uml and its helper processes,
+    which a killed linux.uml leaves behind, asleep, for good."""
+    top = Path(tempfile.mkdtemp(prefix="mountlab-uml-limit-"))
+    top.chmod(0o755)  # the guest's uid passes through it to its job folder
+    monkeypatch.setattr(tempfile, "tempdir", str(top))
+    monkeypatch.setattr(uml, "MARGIN", -95.0)  # the launcher's limit (5 s) before the guest's
+    try:
+        result, _, _ = _run("exec sleep 100", outputs, timeout=100)
+        assert result.timed_out
+        left = _processes_naming(str(top))
+        for _ in range(50):  # a killed process is gone a moment after the signal
+            if not left:
+                break
+            time.sleep(0.1)
+            left = _processes_naming(str(top))
+        assert left == []
+    finally:
+        subprocess.run(["rm", "-rf", "--one-file-system", str(top)], check=True)
+
+
+def _processes_naming(text: str) -> list[str]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmd:
+            found.append(f"{pid}: {cmd[:120]}")
+    return found
