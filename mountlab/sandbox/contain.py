@@ -182,7 +182,7 @@ def checker_namespaces(scratch: list[str], impl_folder: str | None) -> CheckerNa
             socket.send_fds(theirs, [b"d"], own)
             code = 0
         except BaseException as exc:  # noqa: B036 - a forked child never returns
-            theirs.send(f"{type(exc).__name__}: {exc}".encode()[:500])
+            tell_failure(theirs.fileno(), exc)
         finally:
             os._exit(code)
     for fd in (unshared_w, maps_r):
@@ -334,6 +334,15 @@ _UCRED = struct.Struct("iII")  # struct ucred: pid, uid, gid
 _INT = array.array("i")
 
 
+def tell_failure(fd: int, exc: BaseException) -> None:
+    """Say on ``fd`` why a forked step failed, to the process that waits for its first message
+    (which names the exception in an error of its own). Nobody left to tell is not an error."""
+    try:
+        os.write(fd, f"{type(exc).__name__}: {exc}".encode()[:500])
+    except OSError:
+        pass
+
+
 def _first_message(sock: socket.socket) -> tuple[bytes, list[int], int]:
     """The subject's first message: its text, the (three) descriptors it carries, and the
     sender's pid (as the kernel numbers it in our pid namespace; 0 if none came). A stream
@@ -377,10 +386,7 @@ def start_in_nursery(request: dict, channel: int, output: int) -> NoReturn:
         for fd in namespaces:
             os.close(fd)
     except BaseException as exc:  # noqa: B036 - a forked child never returns into the nursery
-        try:
-            os.write(channel, f"{type(exc).__name__}: {exc}".encode()[:500])
-        except OSError:
-            pass
+        tell_failure(channel, exc)
         os._exit(125)
     _subject(channel, output, request)
 

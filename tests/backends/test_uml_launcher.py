@@ -14,6 +14,7 @@ import pytest
 
 from mountlab import registry
 from mountlab.backends import guest_init, uml
+from tests import processes
 from tests.backends.conftest import NOBODY, confined, mount_table, need
 
 
@@ -155,25 +156,13 @@ def test_a_guest_killed_at_the_launchers_limit_leaves_no_process(outputs, monkey
     try:
         result, _, _ = _run("exec sleep 100", outputs, timeout=100)
         assert result.timed_out
-        left = _processes_naming(str(top))
+        left = processes.naming(str(top))
         for _ in range(50):  # a killed process is gone a moment after the signal
             if not left:
                 break
             time.sleep(0.1)
-            left = _processes_naming(str(top))
+            left = processes.naming(str(top))
         assert left == []
     finally:
         subprocess.run(["rm", "-rf", "--one-file-system", str(top)], check=True)
 
-
-def _processes_naming(text: str) -> list[str]:
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if text in cmd:
-            found.append(f"{pid}: {cmd[:120]}")
-    return found

@@ -35,6 +35,7 @@ import pytest
 
 from mountlab import registry
 from mountlab.grading import bytecode, grader
+from tests import processes
 from tests.grading import attacks, classgen
 
 ROOT = registry.KIT_ROOT
@@ -159,17 +160,6 @@ def _git_status() -> str:
     return subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True,
                           text=True, check=True).stdout
 
-
-def _processes_with(marker: str) -> list[str]:
-    found = []
-    for name in os.listdir("/proc"):
-        try:
-            cmd = Path(f"/proc/{name}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if marker in cmd and name.isdigit():
-            found.append(f"{name}: {cmd}")
-    return found
 
 
 @dataclass
@@ -445,6 +435,6 @@ def test_the_host_is_unchanged(graded, host):
     assert not host.pwned.exists(), f"code planted or smuggled by an attack ran: {host.pwned}"
     for home in ("/root", "/tmp"):
         assert not Path(home, ".local/lib/python3.11/site-packages/zz_attack.pth").exists()
-    assert not _processes_with(host.sleep_marker), "a process of an attack is still running"
+    assert not processes.naming(host.sleep_marker), "a process of an attack is still running"
     status = [line for line in _git_status().splitlines() if "attack-canary-" not in line]
     assert status == host.before["status"].splitlines(), "the kit's git status changed"

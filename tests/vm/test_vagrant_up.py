@@ -41,6 +41,7 @@ import pytest
 
 from mountlab import registry
 from mountlab.fsutil import remove_tree
+from tests import processes
 from tests.vm import wheelhouse
 from tests.vm.libvirt_host import Libvirt, virsh
 from tests.vm.logged_run import Run, Timings
@@ -131,19 +132,6 @@ def _mounts(*roots: Path | str) -> list[str]:
             found.append(" ".join(line.split()[2:]))
     return sorted(found)
 
-
-def _processes_naming(path: Path) -> list[str]:
-    """Processes whose command line names ``path`` (e.g. vagrant-libvirt's ssh port forwards use
-    the machine's key in the kit's .vagrant folder)."""
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            words = cmdline.read_bytes().decode(errors="replace").split("\0")
-        except OSError:  # gone meanwhile
-            continue
-        if any(str(path) in word for word in words):
-            found.append(f"process {cmdline.parent.name}: {' '.join(words)[:200]}")
-    return found
 
 
 def _points(output: str) -> tuple[int, int] | None:
@@ -236,7 +224,7 @@ def vm():
             timings.since("vagrant destroy -f", start)
         stack.close()
         problems = libvirt.close(domain_prefix) if libvirt else []
-        problems += _processes_naming(kit)
+        problems += processes.naming(str(kit))
         if timings.parts:  # not when skipped
             print("[vagrant-up] timings:\n" + timings.report())
             try:
