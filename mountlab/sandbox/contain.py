@@ -403,12 +403,7 @@ def _subject(channel: int, output: int, request: dict) -> NoReturn:
         limits.no_new_privs()
         limits.close_fds([channel])
         os.chdir("/")
-        tunables = os.environ.get("GLIBC_TUNABLES")  # the zygote's, set for a reason
-        os.environ.clear()
-        os.environ.update(PATH="/usr/local/bin:/usr/bin:/bin", LANG="C.UTF-8", HOME="/",
-                          MOUNTLAB_IMPL=str(request["impl"]))
-        if tunables:
-            os.environ["GLIBC_TUNABLES"] = tunables
+        os.environ["MOUNTLAB_IMPL"] = str(request["impl"])  # the rest: zygote.ENVIRONMENT
         from mountlab.sandbox import subject
 
         subject.serve(channel)

@@ -74,9 +74,9 @@ class RemoteStep:
     def __init__(self, channel: Channel, number: int) -> None:
         self._channel = channel
         self._number = number
-        loaded = channel.ask({"op": "load", "step": number})
-        self._functions = {name: _function(self, name, parameters)
-                           for name, parameters in dict(loaded).items()}
+        channel.ask({"op": "load", "step": number})  # raises what importing it raised
+        self._functions = {name: RemoteFunction(self, name)
+                           for name in registry.entry(number).functions}
 
     def __getattr__(self, name: str):
         try:
@@ -94,20 +94,29 @@ class RemoteStep:
             "overridden": sorted(impl._overrides), "userns": _userns})
 
 
-def _function(step: RemoteStep, name: str, parameters: list):
-    def call(*args, **kwargs):
-        return wire.decode(step.call(name, args, kwargs))
+class RemoteFunction:
+    """A function of the graded step: each call runs in the subject; its signature is asked there
+    when a check looks at it (``inspect.signature``)."""
 
-    call.__name__ = name
-    try:
-        call.__signature__ = inspect.Signature([
-            inspect.Parameter(p, inspect._ParameterKind(kind),
-                              default=inspect.Parameter.empty if default == {"$empty": True}
-                              else wire.decode(default))
-            for p, kind, default in parameters])
-    except (TypeError, ValueError):
-        pass  # a signature Python itself would refuse: the signature check says so
-    return call
+    def __init__(self, step: RemoteStep, name: str) -> None:
+        self._step = step
+        self.__name__ = name
+
+    def __call__(self, *args, **kwargs):
+        return wire.decode(self._step.call(self.__name__, args, kwargs))
+
+    @property
+    def __signature__(self) -> inspect.Signature | None:
+        parameters = self._step._channel.ask(
+            {"op": "signature", "step": self._step._number, "function": self.__name__})
+        try:
+            return inspect.Signature([
+                inspect.Parameter(p, inspect._ParameterKind(kind),
+                                  default=inspect.Parameter.empty if default == {"$empty": True}
+                                  else wire.decode(default))
+                for p, kind, default in parameters])
+        except (TypeError, ValueError):  # one Python itself would refuse: the check says so
+            return None
 
 
 def _umask() -> int:
