@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import sys
 
@@ -29,12 +30,16 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
-    from types import ModuleType
+    from types import CodeType, ModuleType
     from typing import Any
 
 ENV = "MOUNTLAB_IMPL"
 
 _cache: dict[str, ModuleType] = {}  # by the file's path
+# The code of a step's file compiled already, by the file's path: a check's subject is given its
+# step's by its checker (compiled by the run's first subject that loaded it), and compiles only
+# what it is not given.
+compiled: dict[str, CodeType] = {}
 _overrides: dict[int, Any] = {}
 _channel: Any = None  # in a check's checker: the subject process that runs the graded code
 
@@ -118,7 +123,7 @@ def load(number: int, impl: str | None = None) -> ModuleType:
     import importlib.util
 
     name = f"mountlab_impl_{abs(hash(os.path.dirname(path)))}_{s.module}"
-    spec = importlib.util.spec_from_file_location(name, path)
+    spec = importlib.util.spec_from_file_location(name, path, loader=_loader()(name, path))
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
@@ -142,6 +147,22 @@ def load(number: int, impl: str | None = None) -> ModuleType:
 
 
 step = load
+
+
+@functools.cache
+def _loader() -> type:
+    """Python's loader of source files, which keeps the code it compiles in ``compiled`` and
+    compiles only a file it has no code for."""
+    from importlib.machinery import SourceFileLoader
+
+    class Loader(SourceFileLoader):
+        def get_code(self, fullname: str) -> CodeType:
+            code = compiled.get(self.path)
+            if code is None:
+                code = compiled[self.path] = super().get_code(fullname)
+            return code
+
+    return Loader
 
 
 @contextlib.contextmanager

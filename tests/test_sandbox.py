@@ -208,3 +208,32 @@ def _finds_nothing_left(tmp_path):
     (tmp_path / "v").mkdir(exist_ok=True)
     assert step(1).setup_volume(str(tmp_path / "v"), str(tmp_path / "c")) == []
     assert (tmp_path / "v" / "written").exists()
+
+
+def test_a_steps_code_is_compiled_once_per_version_of_its_file(tmp_path, monkeypatch):
+    """The run's first subject to load a step compiles it; the later ones get that code from
+    their checker, until the file changes (another size, time or inode): then it is compiled
+    again. (A file rewritten with its size and time kept would still run the old code: shown
+    here to prove the hand-off.)"""
+    _learner_step_1(tmp_path, monkeypatch,
+                    "def setup_volume(volume_path, container_path):\n    return 'one'\n")
+    source = tmp_path / "impl" / "01" / "setup_volume.py"
+    _checks(_answers_one, tmp_path, times=1)
+    kept = source.stat()
+    source.write_text(source.read_text().replace("one", "two"))
+    os.utime(source, ns=(kept.st_atime_ns, kept.st_mtime_ns))
+    _checks(_answers_one, tmp_path, times=2)
+    os.utime(source, ns=(kept.st_atime_ns, kept.st_mtime_ns + 1))
+    _checks(_answers_two, tmp_path, times=1)
+
+
+def _answers_one(tmp_path):
+    from mountlab.impl import step
+
+    assert step(1).setup_volume(str(tmp_path / "v"), str(tmp_path / "c")) == "one"
+
+
+def _answers_two(tmp_path):
+    from mountlab.impl import step
+
+    assert step(1).setup_volume(str(tmp_path / "v"), str(tmp_path / "c")) == "two"
