@@ -6,7 +6,7 @@ unprivileged, in namespaces of its own (``nursery``, ``contain``). It answers re
 channel (``wire`` frames):
 
 - ``load``: import step N's module from the graded folder (or from the code compiled by an
-  earlier subject of the run); answer its functions' names, and the code it compiled;
+  earlier subject of the run); answer the code it compiled, if any;
 - ``signature``: answer the signature of one of them;
 - ``call``: call one function with JSON arguments, in the checker's working directory, umask and
   ``MOUNTLAB_*`` settings; answer what it returned or raised. While the call runs, the learner's
@@ -75,7 +75,7 @@ def _load(request: dict) -> dict:
     if isinstance(given, str):
         impl.compiled[path] = marshal.loads(base64.b64decode(given))
     impl.load(number)  # or what importing it raised (StepImportError for a missing function)
-    answer: dict = {"functions": list(registry.entry(number).functions)}
+    answer: dict = {}  # the functions are the registry's: the checker knows them
     if given is None and path in impl.compiled:
         code = base64.b64encode(marshal.dumps(impl.compiled[path])).decode()
         if len(code) <= CODE_LIMIT:
