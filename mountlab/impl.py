@@ -36,10 +36,11 @@ if TYPE_CHECKING:
 ENV = "MOUNTLAB_IMPL"
 
 _cache: dict[str, ModuleType] = {}  # by the file's path
-# The code of a step's file compiled already, by the file's path: a check's subject is given its
-# step's by its checker (compiled by the run's first subject that loaded it), and compiles only
-# what it is not given.
-compiled: dict[str, CodeType] = {}
+# In a check's subject only: the code of a step's file given by its checker (what an earlier
+# subject of the run compiled), by the file's path, taken once; and the code this process
+# compiled, handed back (None elsewhere: no other process keeps any).
+given: dict[str, CodeType] = {}
+compiled: dict[str, CodeType] | None = None
 _overrides: dict[int, Any] = {}
 _channel: Any = None  # in a check's checker: the subject process that runs the graded code
 
@@ -151,15 +152,17 @@ step = load
 
 @functools.cache
 def _loader() -> type:
-    """Python's loader of source files, which keeps the code it compiles in ``compiled`` and
-    compiles only a file it has no code for."""
+    """Python's loader of source files, which runs the code it is ``given`` for a file rather
+    than compiling it, and keeps what it compiles in ``compiled`` (in a subject)."""
     from importlib.machinery import SourceFileLoader
 
     class Loader(SourceFileLoader):
         def get_code(self, fullname: str) -> CodeType:
-            code = compiled.get(self.path)
+            code = given.pop(self.path, None)
             if code is None:
-                code = compiled[self.path] = super().get_code(fullname)
+                code = super().get_code(fullname)
+                if compiled is not None:
+                    compiled[self.path] = code
             return code
 
     return Loader

@@ -90,8 +90,9 @@ def fresh_temporary(covers: list[tuple[str, list[str]]]) -> None:
 
 
 def _make_folders(path: str) -> None:
-    """``os.makedirs(path, 0o755, exist_ok=True)`` in a fresh subject: one mkdir per folder, where
-    ``os.makedirs`` wrote some 130 pages in a guest (10 ms a check), this about 50."""
+    """The folders of ``path`` that are missing, made 0755 (in a fresh tmpfs: the way to a folder
+    bound back), one ``mkdir`` each: ``os.makedirs`` wrote some 130 pages in a fresh subject in a
+    guest (10 ms a check), this about 50."""
     made = ""
     for name in path.strip("/").split("/"):
         made += "/" + name

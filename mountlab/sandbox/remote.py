@@ -18,9 +18,10 @@ from mountlab.messages import say
 from mountlab.sandbox import raised, wire
 
 _userns: str | None = None  # "mount" or "bare": the next calls run in a user namespace below
-# A step's code compiled by a subject (marshal, base64), by the graded file's identity: handed to
-# the later subjects of the run, never read here (nothing a subject wrote is run by the checker).
-_compiled: dict[tuple, str] = {}
+# A step's code compiled by a subject (marshal, base64), by the graded file's path, with the
+# version it was compiled from: handed to the later subjects of the run, never read here (nothing
+# a subject wrote is run by the checker). One entry per file.
+_compiled: dict[str, tuple[tuple, str]] = {}
 
 
 class Channel:
@@ -79,14 +80,17 @@ class RemoteStep:
         self._number = number
         self._functions = {name: RemoteFunction(self, name)
                            for name in registry.entry(number).functions}
-        key = _identity(number)
-        request = {"op": "load", "step": number}
-        if key in _compiled:
-            request["code"] = _compiled[key]
+        path, before = _identity(number)
+        kept = _compiled.get(path)
+        request: dict = {"op": "load", "step": number}
+        if kept is not None and before is not None and kept[0] == before:
+            request["code"] = kept[1]
         loaded = channel.ask(request)  # raises what importing it raised
         code = loaded.get("code") if isinstance(loaded, dict) else None
-        if key is not None and key not in _compiled and isinstance(code, str):
-            _compiled[key] = code
+        # Kept only when the file did not change while the subject read it.
+        if "code" not in request and isinstance(code, str) and len(code) <= wire.MAX_CODE \
+                and before is not None and _identity(number)[1] == before:
+            _compiled[path] = (before, code)
 
     def __getattr__(self, name: str):
         try:
@@ -103,16 +107,31 @@ class RemoteStep:
             "env": {k: v for k, v in os.environ.items() if k.startswith("MOUNTLAB_")},
             "overridden": sorted(impl._overrides), "userns": _userns})
 
+    def signature(self, name: str) -> inspect.Signature | None:
+        """The signature of function ``name`` as the subject sees it (None: one Python itself
+        would refuse; the signature check then says so)."""
+        parameters = self._channel.ask({"op": "signature", "step": self._number,
+                                        "function": name})
+        try:
+            return inspect.Signature([
+                inspect.Parameter(p, inspect._ParameterKind(kind),
+                                  default=inspect.Parameter.empty if default == {"$empty": True}
+                                  else wire.decode(default))
+                for p, kind, default in parameters])
+        except (TypeError, ValueError):
+            return None
 
-def _identity(number: int) -> tuple | None:
-    """What tells one version of the graded file of step ``number`` from another (as a pyc file
-    is checked against its source); None when it cannot be read from here."""
-    path = impl.path_of(number)
+
+def _identity(number: int) -> tuple[str, tuple | None]:
+    """The graded file of step ``number``, and what tells one version of it from another (as a
+    pyc file is checked against its source, and its inode change time: no rewrite keeps that);
+    None when it cannot be read from here."""
     try:
-        st = path.stat()
-    except OSError:
-        return None
-    return (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        path = str(impl.path_of(number))
+        st = os.stat(path)
+    except (OSError, RuntimeError, ValueError):  # what the subject's mounts may make of it
+        return "", None
+    return path, (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 class RemoteFunction:
@@ -121,23 +140,17 @@ class RemoteFunction:
 
     def __init__(self, step: RemoteStep, name: str) -> None:
         self._step = step
-        self.__name__ = name
+        self.__name__ = self.__qualname__ = name
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: object, **kwargs: object) -> object:
         return wire.decode(self._step.call(self.__name__, args, kwargs))
+
+    def __repr__(self) -> str:
+        return f"<function {self.__name__} of step {self._step._number}, run in the subject>"
 
     @property
     def __signature__(self) -> inspect.Signature | None:
-        parameters = self._step._channel.ask(
-            {"op": "signature", "step": self._step._number, "function": self.__name__})
-        try:
-            return inspect.Signature([
-                inspect.Parameter(p, inspect._ParameterKind(kind),
-                                  default=inspect.Parameter.empty if default == {"$empty": True}
-                                  else wire.decode(default))
-                for p, kind, default in parameters])
-        except (TypeError, ValueError):  # one Python itself would refuse: the check says so
-            return None
+        return self._step.signature(self.__name__)
 
 
 def _umask() -> int:

@@ -29,7 +29,6 @@ from mountlab.sandbox import limits, raised, wire
 
 _HERE = (os.path.abspath(__file__), os.path.abspath(impl.__file__))
 _EMPTY = {"$empty": True}
-CODE_LIMIT = 256 << 10  # a step's compiled code handed on (base64): a few kB for a real one
 
 
 class _Remote:
@@ -68,19 +67,19 @@ def _signature(func) -> list:
 def _load(request: dict) -> dict:
     """Import step N's module, from the code the checker gives (what the run's first subject to
     load it compiled: compiling a step costs a subject some 300 page faults, 30 ms in a guest)
-    or from source; answer that code when the checker has none yet."""
+    or from source; answer the code this request compiled, if any."""
     number = request["step"]
     path = impl._path_of(number)[1]
     given = request.get("code")
     if isinstance(given, str):
-        impl.compiled[path] = marshal.loads(base64.b64decode(given))
+        impl.given[path] = marshal.loads(base64.b64decode(given))
+    impl.compiled = {}
     impl.load(number)  # or what importing it raised (StepImportError for a missing function)
-    answer: dict = {}  # the functions are the registry's: the checker knows them
-    if given is None and path in impl.compiled:
-        code = base64.b64encode(marshal.dumps(impl.compiled[path])).decode()
-        if len(code) <= CODE_LIMIT:
-            answer["code"] = code
-    return {"loaded": answer}
+    code = impl.compiled.get(path)
+    if code is None:
+        return {"loaded": {}}
+    text = base64.b64encode(marshal.dumps(code)).decode()
+    return {"loaded": {"code": text} if len(text) <= wire.MAX_CODE else {}}
 
 
 def _signature_of(request: dict) -> dict:

@@ -165,4 +165,3 @@ def test_a_guest_killed_at_the_launchers_limit_leaves_no_process(outputs, monkey
         assert left == []
     finally:
         subprocess.run(["rm", "-rf", "--one-file-system", str(top)], check=True)
-

@@ -161,7 +161,6 @@ def _git_status() -> str:
                           text=True, check=True).stdout
 
 
-
 @dataclass
 class Host:
     secrets: dict[str, str]  # what must never reach a learner: name -> text

@@ -133,7 +133,6 @@ def _mounts(*roots: Path | str) -> list[str]:
     return sorted(found)
 
 
-
 def _points(output: str) -> tuple[int, int] | None:
     """Step 3's points line of the grading plugin (`<label>: N/M points`), if printed."""
     labels = "|".join(re.escape(registry.get(3).label(lang)) for lang in ("en", "fr"))
