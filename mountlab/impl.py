@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import functools
 import os
 import sys
 
@@ -30,17 +29,12 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
-    from types import CodeType, ModuleType
+    from types import ModuleType
     from typing import Any
 
 ENV = "MOUNTLAB_IMPL"
 
 _cache: dict[str, ModuleType] = {}  # by the file's path
-# In a check's subject only: the code of a step's file given by its checker (what an earlier
-# subject of the run compiled), by the file's path, taken once; and the code this process
-# compiled, handed back (None elsewhere: no other process keeps any).
-given: dict[str, CodeType] = {}
-compiled: dict[str, CodeType] | None = None
 _overrides: dict[int, Any] = {}
 _channel: Any = None  # in a check's checker: the subject process that runs the graded code
 
@@ -124,7 +118,7 @@ def load(number: int, impl: str | None = None) -> ModuleType:
     import importlib.util
 
     name = f"mountlab_impl_{abs(hash(os.path.dirname(path)))}_{s.module}"
-    spec = importlib.util.spec_from_file_location(name, path, loader=_loader()(name, path))
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
@@ -149,23 +143,6 @@ def load(number: int, impl: str | None = None) -> ModuleType:
 
 step = load
 
-
-@functools.cache
-def _loader() -> type:
-    """Python's loader of source files, which runs the code it is ``given`` for a file rather
-    than compiling it, and keeps what it compiles in ``compiled`` (in a subject)."""
-    from importlib.machinery import SourceFileLoader
-
-    class Loader(SourceFileLoader):
-        def get_code(self, fullname: str) -> CodeType:
-            code = given.pop(self.path, None)
-            if code is None:
-                code = super().get_code(fullname)
-                if compiled is not None:
-                    compiled[self.path] = code
-            return code
-
-    return Loader
 
 
 @contextlib.contextmanager

@@ -1,8 +1,6 @@
 """The sandbox that runs each check: results and errors come back, time limits hold, nothing
 mounted inside reaches the host."""
 
-import contextlib
-import ctypes
 import os
 import subprocess
 import time
@@ -210,56 +208,3 @@ def _finds_nothing_left(tmp_path):
     (tmp_path / "v").mkdir(exist_ok=True)
     assert step(1).setup_volume(str(tmp_path / "v"), str(tmp_path / "c")) == []
     assert (tmp_path / "v" / "written").exists()
-
-
-def test_a_steps_code_is_compiled_once_per_version_of_its_file(tmp_path, monkeypatch):
-    """The run's first subject to load a step reads and compiles its file; the later ones get
-    that code from their checker and never open the file, until it changes: then it is read
-    and compiled again. (Opens counted by the kernel: inotify, IN_OPEN.)"""
-    _learner_step_1(tmp_path, monkeypatch,
-                    "def setup_volume(volume_path, container_path):\n    return 'one'\n")
-    source = tmp_path / "impl" / "01" / "setup_volume.py"
-    with _opens_of(source) as opened:
-        assert [opened(_answers_one) for _ in range(3)] == [True, False, False]
-        source.write_text(source.read_text().replace("one", "two"))
-        assert [opened(_answers_two) for _ in range(2)] == [True, False]
-
-
-@contextlib.contextmanager
-def _opens_of(path):
-    """A function that grades a check and says whether ``path`` was opened meanwhile (the
-    kernel's inotify: IN_OPEN; events alike and unread merge into one, so asked check by
-    check)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-    assert fd >= 0 and libc.inotify_add_watch(fd, os.fsencode(path), 0x20) >= 0  # IN_OPEN
-
-    def drained() -> bool:
-        try:
-            return bool(os.read(fd, 4096))
-        except BlockingIOError:
-            return False
-
-    def opened(check) -> bool:
-        drained()
-        work = path.parents[2] / "work"  # the scratch, handed to the subject uid at each check
-        work.mkdir(exist_ok=True)
-        _checks(check, work, times=1)
-        return drained()
-
-    try:
-        yield opened
-    finally:
-        os.close(fd)
-
-
-def _answers_one(tmp_path):
-    from mountlab.impl import step
-
-    assert step(1).setup_volume(str(tmp_path / "v"), str(tmp_path / "c")) == "one"
-
-
-def _answers_two(tmp_path):
-    from mountlab.impl import step
-
-    assert step(1).setup_volume(str(tmp_path / "v"), str(tmp_path / "c")) == "two"

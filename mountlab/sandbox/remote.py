@@ -18,10 +18,6 @@ from mountlab.messages import say
 from mountlab.sandbox import raised, wire
 
 _userns: str | None = None  # "mount" or "bare": the next calls run in a user namespace below
-# A step's code compiled by a subject (marshal, base64), by the graded file's path, with the
-# version it was compiled from: handed to the later subjects of the run, never read here (nothing
-# a subject wrote is run by the checker). One entry per file.
-_compiled: dict[str, tuple[tuple, str]] = {}
 
 
 class Channel:
@@ -80,17 +76,7 @@ class RemoteStep:
         self._number = number
         self._functions = {name: RemoteFunction(self, name)
                            for name in registry.entry(number).functions}
-        path, before = _identity(number)
-        kept = _compiled.get(path)
-        request: dict = {"op": "load", "step": number}
-        if kept is not None and before is not None and kept[0] == before:
-            request["code"] = kept[1]
-        loaded = channel.ask(request)  # raises what importing it raised
-        code = loaded.get("code") if isinstance(loaded, dict) else None
-        # Kept only when the file did not change while the subject read it.
-        if "code" not in request and isinstance(code, str) and len(code) <= wire.MAX_CODE \
-                and before is not None and _identity(number)[1] == before:
-            _compiled[path] = (before, code)
+        channel.ask({"op": "load", "step": number})  # raises what importing it raised
 
     def __getattr__(self, name: str):
         try:
@@ -120,18 +106,6 @@ class RemoteStep:
                 for p, kind, default in parameters])
         except (TypeError, ValueError):
             return None
-
-
-def _identity(number: int) -> tuple[str, tuple | None]:
-    """The graded file of step ``number``, and what tells one version of it from another (as a
-    pyc file is checked against its source, and its inode change time: no rewrite keeps that);
-    None when it cannot be read from here."""
-    try:
-        path = str(impl.path_of(number))
-        st = os.stat(path)
-    except (OSError, RuntimeError, ValueError):  # what the subject's mounts may make of it
-        return "", None
-    return path, (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 class RemoteFunction:

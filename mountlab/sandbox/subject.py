@@ -5,8 +5,7 @@ environment, not the checks, not the reference) by way of the run's nursery, alr
 unprivileged, in namespaces of its own (``nursery``, ``contain``). It answers requests on one
 channel (``wire`` frames):
 
-- ``load``: import step N's module from the graded folder (or from the code compiled by an
-  earlier subject of the run); answer the code it compiled, if any;
+- ``load``: import step N's module from the graded folder;
 - ``signature``: answer the signature of one of them;
 - ``call``: call one function with JSON arguments, in the checker's working directory, umask and
   ``MOUNTLAB_*`` settings; answer what it returned or raised. While the call runs, the learner's
@@ -19,9 +18,7 @@ returned or raised": every verdict is observed from outside (mountinfo, stat, th
 
 from __future__ import annotations
 
-import base64
 import inspect
-import marshal
 import os
 
 from mountlab import impl, registry, syscalls
@@ -65,21 +62,8 @@ def _signature(func) -> list:
 
 
 def _load(request: dict) -> dict:
-    """Import step N's module, from the code the checker gives (what the run's first subject to
-    load it compiled: compiling a step costs a subject some 300 page faults, 30 ms in a guest)
-    or from source; answer the code this request compiled, if any."""
-    number = request["step"]
-    path = impl._path_of(number)[1]
-    given = request.get("code")
-    if isinstance(given, str):
-        impl.given[path] = marshal.loads(base64.b64decode(given))
-    impl.compiled = {}
-    impl.load(number)  # or what importing it raised (StepImportError for a missing function)
-    code = impl.compiled.get(path)
-    if code is None:
-        return {"loaded": {}}
-    text = base64.b64encode(marshal.dumps(code)).decode()
-    return {"loaded": {"code": text} if len(text) <= wire.MAX_CODE else {}}
+    impl.load(request["step"])  # or what importing it raised (StepImportError, a missing function)
+    return {"loaded": {}}  # the functions are the registry's: the checker knows them
 
 
 def _signature_of(request: dict) -> dict:

@@ -17,7 +17,6 @@ import time
 from mountlab.volume import Volume
 
 MAX_FRAME = 1 << 20  # a return value, an exception and its traceback fit many times over
-MAX_CODE = 256 << 10  # a step's compiled code handed on (base64): a few kB for a real one
 _HEADER = struct.Struct("!I")
 
 
