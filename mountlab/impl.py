@@ -144,7 +144,6 @@ def load(number: int, impl: str | None = None) -> ModuleType:
 step = load
 
 
-
 @contextlib.contextmanager
 def use(number: int, module: Any) -> Iterator[None]:
     """Make ``step(number)`` return ``module`` (anything with the step's functions) for a while."""
