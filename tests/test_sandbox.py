@@ -3,6 +3,7 @@ mounted inside reaches the host."""
 
 import os
 import subprocess
+import threading
 import time
 
 import pytest
@@ -63,9 +64,21 @@ def _fork_and_return():
     subprocess.Popen(["sleep", "30"])
 
 
-def test_a_process_left_running_fails_and_is_killed():
+def _orphan_and_return():
+    subprocess.run(["sh", "-c", "sleep 30 &"], check=True)  # its parent gone: pid 1's child
+
+
+def _fork_from_a_thread():
+    thread = threading.Thread(target=_fork_and_return)  # the child of a thread that ends
+    thread.start()
+    thread.join()
+
+
+@pytest.mark.parametrize("leave", [_fork_and_return, _orphan_and_return, _fork_from_a_thread],
+                         ids=["child", "orphan", "thread's-child"])
+def test_a_process_left_running_fails_and_is_killed(leave):
     with pytest.raises(sandbox.SandboxError, match="still running at its end") as raised:
-        sandbox.run(_fork_and_return)
+        sandbox.run(leave)
     pid = int(raised.value.text.split("PID ")[1].split()[0])
     time.sleep(0.05)
     assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
@@ -208,3 +221,21 @@ def _finds_nothing_left(tmp_path):
     (tmp_path / "v").mkdir(exist_ok=True)
     assert step(1).setup_volume(str(tmp_path / "v"), str(tmp_path / "c")) == []
     assert (tmp_path / "v" / "written").exists()
+
+
+def test_both_ways_of_finding_a_namespaces_processes_see_a_child(monkeypatch):
+    from mountlab.sandbox import observe
+
+    child = subprocess.Popen(["sleep", "30"])
+    pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY)
+    try:
+        found = {}
+        for walk in (True, False):  # the children files, and the scan of every process
+            monkeypatch.setattr(observe, "_children_files", walk)
+            found[walk] = observe.processes_in(pid_ns, {os.getpid()}, os.getpid())
+        assert f"PID {child.pid} (sleep 30)" in found[True]
+        assert set(found[True]) <= set(found[False])  # ours only, where the scan sees all
+    finally:
+        os.close(pid_ns)
+        child.kill()
+        child.wait()

@@ -161,7 +161,7 @@ def one_check(proc_fd: int, namespaces: contain.CheckerNamespaces, cwd: str,
         before = {m.mount_id for m in observe.read()}
         func(**kwargs)
         problems = []
-        stray = observe.processes_in(subject.pid_ns, {subject.pid, *_holders()})
+        stray = observe.processes_in(subject.pid_ns, {subject.pid, *_holders()}, subject.pid)
         if stray:
             problems.append(say("sandbox.stray_processes", processes=", ".join(stray)))
         if not leaves_mounts:

@@ -38,6 +38,12 @@ def proc_read(path: str) -> bytes:
         os.close(fd)
 
 
+def proc_stat(path: str) -> os.stat_result:
+    if _proc_fd is None:
+        return os.stat(f"/proc/{path}")
+    return os.stat(path, dir_fd=_proc_fd)
+
+
 def proc_readlink(path: str) -> str:
     if _proc_fd is None:
         return os.readlink(f"/proc/{path}")
@@ -64,18 +70,60 @@ def namespace_pid(host_pid: int) -> int:
     return host_pid
 
 
-def processes_in(pid_ns: int, exclude: set[int]) -> list[str]:
-    """The host pids (with their command line) of the processes in pid namespace ``pid_ns``."""
+def processes_in(pid_ns: int, exclude: set[int], init: int) -> list[str]:
+    """The host pids (with their command line) of the processes in pid namespace ``pid_ns``,
+    whose pid 1 is ``init`` (a host pid)."""
     inode = os.fstat(pid_ns).st_ino
     found = []
-    for name in proc_listdir("."):
-        if not name.isdigit() or int(name) in exclude:
+    for pid in _descendants(init) if _has_children_files() else _all_processes():
+        if pid in exclude:
             continue
         try:
-            if os.stat(f"{name}/ns/pid", dir_fd=_proc_fd).st_ino != inode:
+            if proc_stat(f"{pid}/ns/pid").st_ino != inode:
                 continue
-            cmd = proc_read(f"{name}/cmdline").replace(b"\0", b" ").decode(errors="replace")
+            cmd = proc_read(f"{pid}/cmdline").replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        found.append(f"PID {namespace_pid(int(name))} ({cmd.strip()[:200] or '?'})")
+        found.append(f"PID {namespace_pid(pid)} ({cmd.strip()[:200] or '?'})")
     return found
+
+
+def _descendants(init: int) -> list[int]:
+    """Every descendant of ``init``, through each task's ``children`` file: a few reads per
+    check, where listing every process of the host cost a stat for each. A process whose parent
+    ended is the child of the namespace's pid 1 (``init``) by then, so none is missed."""
+    found: list[int] = []
+    parents = [init]
+    while parents:
+        parent = parents.pop()
+        try:
+            tasks = proc_listdir(f"{parent}/task")
+        except OSError:  # it ended meanwhile
+            continue
+        for task in tasks:
+            try:
+                children = [int(pid) for pid in proc_read(f"{parent}/task/{task}/children").split()]
+            except OSError:
+                continue
+            found += children
+            parents += children
+    return found
+
+
+_children_files: bool | None = None
+
+
+def _has_children_files() -> bool:
+    """The kernel keeps /proc/PID/task/TID/children (CONFIG_PROC_CHILDREN, as Debian's)."""
+    global _children_files
+    if _children_files is None:
+        try:
+            proc_stat("thread-self/children")
+            _children_files = True
+        except FileNotFoundError:
+            _children_files = False
+    return _children_files
+
+
+def _all_processes() -> list[int]:
+    return [int(name) for name in proc_listdir(".") if name.isdigit()]
