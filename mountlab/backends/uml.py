@@ -270,15 +270,12 @@ def _run_uml(uml: str, job: Path, uid: int, count: int, limit: float, fds: tuple
                                 stderr=subprocess.STDOUT,
                                 pass_fds=(log.fileno(), out, err, *handed),
                                 preexec_fn=_confine, cwd="/", start_new_session=True, **extra)
-        timed_out = False
         try:
-            proc.wait(timeout=limit)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-        except BaseException:
-            _kill(proc)
-            raise
-        if timed_out:
+            timed_out = not _ended_within(proc.pid, limit)
+        finally:
+            # However it ended (powered off, past the limit, killed by another hand: the OOM
+            # killer, kill -9), its group goes with it, before it is reaped: until then its
+            # pid, the group's id, names no other group.
             _kill(proc)
     ended = time.monotonic()
     statuses = _statuses(job / guest_init.STATUS)
@@ -311,8 +308,20 @@ def _confine() -> None:
         xstate.install()
 
 
+def _ended_within(pid: int, seconds: float) -> bool:
+    """``pid`` (our child) has ended within ``seconds``; not reaped, so its pid stays ours."""
+    import select
+
+    pidfd = os.pidfd_open(pid)
+    try:
+        return bool(select.select([pidfd], [], [], max(0.0, seconds))[0])
+    finally:
+        os.close(pidfd)
+
+
 def _kill(proc: subprocess.Popen) -> None:
-    """Kill linux.uml and its helper processes (its process group: they do not die with it)."""
+    """Kill linux.uml and its helper processes (its process group: they do not die with it),
+    then reap linux.uml."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:

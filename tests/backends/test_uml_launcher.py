@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -165,3 +167,36 @@ def test_a_guest_killed_at_the_launchers_limit_leaves_no_process(outputs, monkey
         assert left == []
     finally:
         subprocess.run(["rm", "-rf", "--one-file-system", str(top)], check=True)
+
+
+def test_a_guest_killed_by_another_hand_leaves_no_process(outputs, monkeypatch):
+    """linux.uml killed by something else than the launcher (the OOM killer, ``kill -9``): its
+    helper processes, which it leaves behind asleep for good, go with it all the same."""
+    top = Path(tempfile.mkdtemp(prefix="mountlab-uml-killed-"))
+    top.chmod(0o755)  # the guest's uid passes through it to its job folder
+    monkeypatch.setattr(tempfile, "tempdir", str(top))
+    ran: list[uml.GuestResult] = []
+    try:
+        runner = threading.Thread(target=lambda: ran.append(_run("exec sleep 100", outputs)[0]))
+        runner.start()
+        main = []
+        for _ in range(300):  # linux.uml, our child, once it and its helpers have started
+            main = [int(line.split()[1].rstrip(":")) for line in processes.naming(str(top))
+                    if _parent(int(line.split()[1].rstrip(":"))) == os.getpid()]
+            if main and len(processes.naming(str(top))) > 1:
+                break
+            time.sleep(0.1)
+        assert main, "the guest did not start"
+        os.kill(main[0], signal.SIGKILL)
+        runner.join(timeout=30)
+        assert ran and not ran[0].timed_out and ran[0].status != 0
+        assert processes.naming(str(top)) == []
+    finally:
+        subprocess.run(["rm", "-rf", "--one-file-system", str(top)], check=True)
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
