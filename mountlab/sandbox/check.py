@@ -158,14 +158,14 @@ def one_check(proc_fd: int, namespaces: contain.CheckerNamespaces, cwd: str,
         os.chdir(cwd)
         checks.hold_in(subject.user_ns)
         impl.serve_from(remote.Channel(subject.channel))
-        before = {m.mount_id for m in observe.read()}
+        before = observe.mount_ids()
         func(**kwargs)
         problems = []
         stray = observe.processes_in(subject.pid_ns, {subject.pid, *_holders()}, subject.pid)
         if stray:
             problems.append(say("sandbox.stray_processes", processes=", ".join(stray)))
         if not leaves_mounts:
-            left = [m.mountpoint for m in observe.read() if m.mount_id not in before]
+            left = [m.mountpoint for m in observe.mounts_since(before)]
             if left:
                 problems.append(say("sandbox.still_mounted", mounts=", ".join(left)))
         if problems:

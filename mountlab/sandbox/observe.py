@@ -62,6 +62,20 @@ def read(pid: int | str = "self") -> list[mountinfo.Mount]:
     return mountinfo.parse(proc_read(f"{pid}/mountinfo"))
 
 
+def mount_ids() -> set[int]:
+    """The mount IDs of this process's mount table: the first field of each line, nothing else
+    parsed (a check's table before the learner's code runs, compared with ``mounts_since``)."""
+    return {int(line.split(b" ", 1)[0]) for line in proc_read("self/mountinfo").splitlines()
+            if line}
+
+
+def mounts_since(before: set[int]) -> list[mountinfo.Mount]:
+    """The mounts of this process's table whose IDs are not in ``before``: only their lines
+    parsed."""
+    return [mountinfo.parse_line(line) for line in proc_read("self/mountinfo").splitlines()
+            if line and int(line.split(b" ", 1)[0]) not in before]
+
+
 def namespace_pid(host_pid: int) -> int:
     """The pid of ``host_pid`` in its innermost pid namespace (what the subject calls it)."""
     for line in proc_read(f"{host_pid}/status").splitlines():
