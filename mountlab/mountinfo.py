@@ -61,6 +61,12 @@ def unescape(field: bytes) -> str:
     return os.fsdecode(field)
 
 
+def mount_id(line: bytes) -> int:
+    """The mount ID of one mountinfo line (its first field), nothing else parsed: what a
+    comparison of two tables needs."""
+    return int(line.split(b" ", 1)[0])
+
+
 def parse_line(line: bytes | str) -> Mount:
     """Parse one mountinfo line."""
     raw = line.encode() if isinstance(line, str) else line

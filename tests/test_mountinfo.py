@@ -23,6 +23,7 @@ def test_parse_line_with_optional_fields_and_escapes():
     assert (m.fstype, m.source) == ("ext3", "/dev/ro\\ot")
     assert m.super_options == ("rw", "errors=continue")
     assert m.propagation == "shared" and not m.read_only
+    assert mountinfo.mount_id(line) == m.mount_id  # the first field alone, as parsed whole
 
 
 def test_parse_line_without_optional_fields():

@@ -433,9 +433,10 @@ def _host_mounts() -> dict[int, bytes]:
         return dict(_last_mounts[1])
     found = {}
     for line in raw.splitlines():
-        point = os.fsencode(mountinfo.parse_line(line).mountpoint)
+        mount = mountinfo.parse_line(line)
+        point = os.fsencode(mount.mountpoint)
         if any(point == t or point.startswith(t + b"/") for t in tops):
-            found[int(line.split(b" ", 1)[0])] = line
+            found[mount.mount_id] = line
     _last_mounts = ((raw, tops[-1]), found)
     return dict(found)
 

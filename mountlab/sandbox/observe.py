@@ -65,15 +65,14 @@ def read(pid: int | str = "self") -> list[mountinfo.Mount]:
 def mount_ids() -> set[int]:
     """The mount IDs of this process's mount table: the first field of each line, nothing else
     parsed (a check's table before the learner's code runs, compared with ``mounts_since``)."""
-    return {int(line.split(b" ", 1)[0]) for line in proc_read("self/mountinfo").splitlines()
-            if line}
+    return {mountinfo.mount_id(line) for line in proc_read("self/mountinfo").splitlines() if line}
 
 
 def mounts_since(before: set[int]) -> list[mountinfo.Mount]:
     """The mounts of this process's table whose IDs are not in ``before``: only their lines
     parsed."""
     return [mountinfo.parse_line(line) for line in proc_read("self/mountinfo").splitlines()
-            if line and int(line.split(b" ", 1)[0]) not in before]
+            if line and mountinfo.mount_id(line) not in before]
 
 
 def namespace_pid(host_pid: int) -> int:
