@@ -61,12 +61,17 @@ def fork_seconds(checks: int) -> float:
     """Wall seconds of ``checks`` forks of a preloaded interpreter, each answering one request."""
     from mountlab.sandbox import zygote
 
-    zygote.preload()  # (it also leaves this process with the zygote's environment)
-    one_fork()  # its first: what the loop's every fork finds already done
-    started = time.monotonic()
-    for _ in range(checks):
-        one_fork()
-    return time.monotonic() - started
+    environment = dict(os.environ)  # preload leaves the zygote's: MOUNTLAB_UML* would be lost
+    try:
+        zygote.preload()
+        one_fork()  # its first: what the loop's every fork finds already done
+        started = time.monotonic()
+        for _ in range(checks):
+            one_fork()
+        return time.monotonic() - started
+    finally:
+        os.environ.clear()
+        os.environ.update(environment)
 
 
 def one_fork() -> None:

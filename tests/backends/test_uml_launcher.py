@@ -179,15 +179,14 @@ def test_a_guest_killed_by_another_hand_leaves_no_process(outputs, monkeypatch):
     try:
         runner = threading.Thread(target=lambda: ran.append(_run("exec sleep 100", outputs)[0]))
         runner.start()
-        main = []
-        for _ in range(300):  # linux.uml, our child, once it and its helpers have started
-            main = [int(line.split()[1].rstrip(":")) for line in processes.naming(str(top))
-                    if _parent(int(line.split()[1].rstrip(":"))) == os.getpid()]
+        main = None
+        for _ in range(300):  # linux.uml, our child, once its helpers have started too
+            main = _our_child_naming(str(top))
             if main and len(processes.naming(str(top))) > 1:
                 break
             time.sleep(0.1)
         assert main, "the guest did not start"
-        os.kill(main[0], signal.SIGKILL)
+        os.kill(main, signal.SIGKILL)
         runner.join(timeout=30)
         assert ran and not ran[0].timed_out and ran[0].status != 0
         assert processes.naming(str(top)) == []
@@ -195,8 +194,13 @@ def test_a_guest_killed_by_another_hand_leaves_no_process(outputs, monkeypatch):
         subprocess.run(["rm", "-rf", "--one-file-system", str(top)], check=True)
 
 
-def _parent(pid: int) -> int:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return 0
+def _our_child_naming(text: str) -> int | None:
+    """The pid of a child of this process whose command line contains ``text``."""
+    for children in Path("/proc/self/task").glob("*/children"):
+        for pid in children.read_text().split():
+            try:
+                if text in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+                    return int(pid)
+            except OSError:  # gone meanwhile
+                continue
+    return None
