@@ -158,13 +158,7 @@ def test_a_guest_killed_at_the_launchers_limit_leaves_no_process(outputs, monkey
     try:
         result, _, _ = _run("exec sleep 100", outputs, timeout=100)
         assert result.timed_out
-        left = processes.naming(str(top))
-        for _ in range(50):  # a killed process is gone a moment after the signal
-            if not left:
-                break
-            time.sleep(0.1)
-            left = processes.naming(str(top))
-        assert left == []
+        assert _left_after_kill(str(top)) == []
     finally:
         subprocess.run(["rm", "-rf", "--one-file-system", str(top)], check=True)
 
@@ -189,9 +183,21 @@ def test_a_guest_killed_by_another_hand_leaves_no_process(outputs, monkeypatch):
         os.kill(main, signal.SIGKILL)
         runner.join(timeout=30)
         assert ran and not ran[0].timed_out and ran[0].status != 0
-        assert processes.naming(str(top)) == []
+        assert _left_after_kill(str(top)) == []
     finally:
         subprocess.run(["rm", "-rf", "--one-file-system", str(top)], check=True)
+
+
+def _left_after_kill(text: str) -> list[str]:
+    """The processes naming ``text`` still there 5 s after the launcher killed them: a process
+    sent SIGKILL is gone a moment later, not at once."""
+    left = processes.naming(text)
+    for _ in range(50):
+        if not left:
+            break
+        time.sleep(0.1)
+        left = processes.naming(text)
+    return left
 
 
 def _our_child_naming(text: str) -> int | None:
