@@ -241,3 +241,53 @@ def test_both_ways_of_finding_a_namespaces_processes_see_a_child(monkeypatch):
         os.close(pid_ns)
         child.kill()
         child.wait()
+
+
+_STEP_4_THROUGH_THE_DOUBLES = """import os
+
+from mountlab.impl import step
+
+
+def resolve_target(rootfs, container_path):
+    raise NotImplementedError
+
+
+def teardown_container_volumes(mounted):
+    raise NotImplementedError
+
+
+def setup_container_volumes(rootfs, volumes):
+    source, target = volumes
+    step(1).setup_volume(source, target)
+    step(2).mount_volume(source, target)
+    return [type(step(2)).__name__, os.getpid()]
+"""
+
+
+@pytest.mark.parametrize("in_subject", [True, False], ids=["in-subject", "in-checker"])
+def test_the_doubles_run_where_the_check_says(tmp_path, monkeypatch, in_subject):
+    """Steps 1-3's doubles, reached from learner code: with ``doubles.in_subject`` the subject
+    runs them itself (no call crosses to the checker); installed as ``Steps123`` they run in the
+    checker, which records each call. Either way their mount is real, seen from the checker."""
+    from mountlab.sandbox import check
+
+    folder = tmp_path / "impl" / "04"
+    folder.mkdir(parents=True)
+    (folder / "container_volumes.py").write_text(_STEP_4_THROUGH_THE_DOUBLES)
+    monkeypatch.setenv("MOUNTLAB_IMPL", str(tmp_path / "impl"))
+    check.run(_mounts_through_the_doubles, {"tmp_path": tmp_path, "in_subject": in_subject},
+              scratch=[str(tmp_path)], timeout=20, leaves_mounts=True)
+
+
+def _mounts_through_the_doubles(tmp_path, in_subject):
+    from mountlab.grading import doubles
+    from mountlab.grading.checks import mount_count
+    from mountlab.impl import step
+
+    source, target = str(tmp_path / "v"), str(tmp_path / "c")
+    steps = doubles.Steps123()
+    with doubles.in_subject() if in_subject else steps.installed():
+        kind, pid = step(4).setup_container_volumes(str(tmp_path), [source, target])
+    assert (kind, pid) == (("SimpleNamespace", 1) if in_subject else ("_Remote", 1))
+    assert steps.mounted() == ([] if in_subject else [target])
+    assert mount_count(target) == 1

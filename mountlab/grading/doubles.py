@@ -30,6 +30,44 @@ from mountlab.errors import VolumeError
 __all__ = ["Call", "InjectedFailure", "Steps123"]
 
 
+_FUNCTIONS = {1: "setup_volume", 2: "mount_volume", 3: "unmount_volume"}
+
+
+@contextlib.contextmanager
+def in_subject() -> Iterator[None]:
+    """Steps 1-3 are the doubles inside the ``with``, run by the learner's code's own process
+    (the check's subject) rather than each call crossing to the check's process and back.
+
+    For a check that makes thousands of calls and reads nothing the doubles record: its verdict
+    rests on the kernel's state alone, which the learner's code could set by itself anyway, so a
+    double it tampers with wins it nothing. Nothing is recorded and no failure can be injected:
+    a check that needs either uses ``Steps123().installed()``.
+    """
+    steps = Steps123()
+    with impl.use(1, _InSubject(steps.step(1))), impl.use(2, _InSubject(steps.step(2))), \
+            impl.use(3, _InSubject(steps.step(3))):
+        yield
+
+
+class _InSubject(SimpleNamespace):
+    """A step's double that the subject runs itself (``in_subject``); where no subject runs the
+    learner's code, the double itself."""
+
+    def __init__(self, module: SimpleNamespace) -> None:
+        super().__init__(**vars(module))
+
+
+def in_subjects_process(numbers: list[int]) -> dict[int, SimpleNamespace]:
+    """In the subject: steps ``numbers`` as doubles of its own (``in_subject``)."""
+    steps = Steps123()
+    return {number: steps.step(number) for number in numbers if number in _FUNCTIONS}
+
+
+def runs_in_subject(module: object) -> bool:
+    """``module``, a step's stand-in, is one that the subject runs itself (``in_subject``)."""
+    return isinstance(module, _InSubject)
+
+
 class InjectedFailure(VolumeError):
     """The failure a check asked a double for."""
 
@@ -63,10 +101,13 @@ class Steps123:
         Each step gets only its own function, as the real modules have: ``step(2).setup_volume``
         is an AttributeError here too.
         """
-        with impl.use(1, SimpleNamespace(setup_volume=self.setup_volume)), \
-                impl.use(2, SimpleNamespace(mount_volume=self.mount_volume)), \
-                impl.use(3, SimpleNamespace(unmount_volume=self.unmount_volume)):
+        with impl.use(1, self.step(1)), impl.use(2, self.step(2)), impl.use(3, self.step(3)):
             yield self
+
+    def step(self, number: int) -> SimpleNamespace:
+        """Step ``number`` (1, 2 or 3) as a module holding its double."""
+        name = _FUNCTIONS[number]
+        return SimpleNamespace(**{name: getattr(self, name)})
 
     # -- what the checks read ---------------------------------------------------------------
 

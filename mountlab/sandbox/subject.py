@@ -10,7 +10,9 @@ channel (``wire`` frames):
 - ``call``: call one function with JSON arguments, in the checker's working directory, umask and
   ``MOUNTLAB_*`` settings; answer what it returned or raised. While the call runs, the learner's
   code may reach a step that the check replaced by a double (``overridden``): that call goes back
-  to the checker as a ``callback`` and its answer comes back here.
+  to the checker as a ``callback`` and its answer comes back here; or one that the check let this
+  process run itself (``doubles``: the kit's doubles of steps 1-3, for a check whose verdict
+  reads nothing they record).
 
 The checker decides nothing from what this process says beyond "this is what the function
 returned or raised": every verdict is observed from outside (mountinfo, stat, the host's files).
@@ -81,6 +83,10 @@ def _call(fd: int, request: dict) -> dict:
             os.environ[key] = value
     for number in request.get("overridden", []):
         impl._overrides[number] = _Remote(fd, number)
+    if request.get("doubles"):  # the kit's doubles of steps 1-3, run here (doubles.in_subject)
+        from mountlab.grading import doubles
+
+        impl._overrides.update(doubles.in_subjects_process(request["doubles"]))
     userns = request.get("userns")
     if userns:
         return _call_in_user_namespace(fd, request, userns == "mount")
