@@ -2,6 +2,7 @@
 mounted inside reaches the host."""
 
 import os
+import select
 import subprocess
 import threading
 import time
@@ -291,3 +292,34 @@ def _mounts_through_the_doubles(tmp_path, in_subject):
     assert (kind, pid) == (("SimpleNamespace", 1) if in_subject else ("_Remote", 1))
     assert steps.mounted() == ([] if in_subject else [target])
     assert mount_count(target) == 1
+
+
+def test_a_check_after_its_nursery_has_gone_gets_another(tmp_path, monkeypatch):
+    """The nursery that forks a run's subjects killed between two checks (the OOM killer, say):
+    the next check finds its checker's link to it broken and links to another, which the zygote
+    starts; the checks go on, each in a pid namespace of its own."""
+    from mountlab.sandbox import zygote
+
+    _learner_step_1(tmp_path, monkeypatch,
+                    "import os\n\n\n"
+                    "def setup_volume(volume_path, container_path):\n"
+                    "    seen = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())\n"
+                    "    return [os.getpid(), seen]\n")
+    _checks(_asks_pid_namespace, tmp_path, times=1)
+    # The zygote's children are the nurseries' go-betweens; their children, the nurseries.
+    nurseries = [n for between in _children(zygote._pid) for n in _children(between)]
+    assert nurseries, "no nursery found below the zygote"
+    for pid in nurseries:
+        pidfd = os.pidfd_open(pid)
+        os.kill(pid, 9)
+        select.select([pidfd], [], [], 10)  # gone, its sockets closed, before the next check
+        os.close(pidfd)
+    _checks(_asks_pid_namespace, tmp_path, times=2)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for children in os.scandir(f"/proc/{pid}/task"):
+        with open(f"{children.path}/children") as f:
+            found += [int(p) for p in f.read().split()]
+    return found

@@ -35,6 +35,7 @@ The subject (started by the checker, where learner code runs):
 from __future__ import annotations
 
 import array
+import json
 import os
 import signal
 import socket
@@ -296,20 +297,18 @@ def start_subject(proc_fd: int, impl_env: str, cpu_seconds: int,
                   namespaces: CheckerNamespaces) -> Subject:
     """Steps 7-11, by the run's nursery (forked from the zygote); the checker has entered the
     subject's mount namespace when this returns."""
+    from mountlab.sandbox import nursery  # which imports this module
     ours, theirs = socket.socketpair()
     # The kernel tells us who sends the first message, as our pid namespace numbers it.
     ours.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
     output = os.memfd_create("mountlab-subject-output", os.MFD_CLOEXEC)
     life_r, life_w = os.pipe()  # the subject is killed when the checker goes (EOF)
-    own = [os.open(f"self/ns/{n}", os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc_fd)
-           for n in ("user", "mnt")]
     fds: list[int] = []
     try:
-        zygote.spawn({"impl": impl_env, "cpu": cpu_seconds},
-                     [*own, namespaces.subjects, namespaces.net, theirs.fileno(), output, life_r])
-        for fd in (*own, life_r):
-            os.close(fd)
-        own, life_r = [], -1
+        request = json.dumps({"impl": impl_env, "cpu": cpu_seconds}).encode()
+        nursery.ask(proc_fd, namespaces, request, [theirs.fileno(), output, life_r])
+        os.close(life_r)
+        life_r = -1
         theirs.close()
         data, fds, pid = _first_message(ours)
         ours.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 0)  # learner code's turn now
@@ -320,7 +319,7 @@ def start_subject(proc_fd: int, impl_env: str, cpu_seconds: int,
         syscalls.setns(fds[0], syscalls.CLONE_NEWNS)
         syscalls.setns(fds[1], syscalls.CLONE_NEWPID)  # for our children only: holders of a mount
     except BaseException:
-        for fd in (*own, life_r, *fds, output, life_w):
+        for fd in (life_r, *fds, output, life_w):
             if fd >= 0:
                 os.close(fd)
         theirs.close()

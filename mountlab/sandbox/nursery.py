@@ -11,6 +11,11 @@ recipe's steps 7-11, ``contain.start_in_nursery``), and steps back into its own 
 Before, a child of the zygote took those steps for each check and watched its subject: two
 forks per check, where one is enough.
 
+A checker asks its nursery directly: once, by way of the zygote, it hands the nursery one end of
+a socket of its own (its *link*, ``contain.start_subject``); each subject is then one message on
+that link, carrying the subject's channel, output and life pipe. (When each request went by way
+of the zygote, a process more was woken and a message more copied for every check.)
+
 The nursery kills a subject when its checker lets go of it (the ``life`` pipe reads end of
 file), reaps it when it ends, and ends (with every subject, its pid namespace's pid 1 gone) when
 the zygote closes its socket or dies. Learner code never runs here: only in the subjects, which
@@ -28,16 +33,16 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from mountlab import syscalls
-from mountlab.sandbox import contain, limits, mnt, userns
+from mountlab.sandbox import contain, limits, mnt, userns, zygote
 
 _MAX = 4  # nurseries kept by a zygote (a test suite's many runs): as ``contain._made``
 _nurseries: dict[tuple, socket.socket] = {}  # in the zygote, by the namespaces' identities
 
 
-def spawn(data: bytes, fds: list[int]) -> None:
-    """In the zygote: have the nursery of the checker's namespaces (``fds[:4]``: checker user,
-    checker mount, subjects' user, subjects' network) start a subject with ``fds[4:]``
-    (channel, output, life); start that nursery first when there is none."""
+def link(fds: list[int]) -> None:
+    """In the zygote: hand ``fds[4]`` (a checker's end of a link) to the nursery of the checker's
+    namespaces (``fds[:4]``: checker user, checker mount, subjects' user, subjects' network);
+    start that nursery first when there is none, or another when it has gone."""
     key = tuple((s.st_dev, s.st_ino) for s in map(os.fstat, fds[:4]))
     for attempt in range(2):
         sock = _nurseries.get(key)
@@ -48,10 +53,48 @@ def spawn(data: bytes, fds: list[int]) -> None:
                 _nurseries.pop(next(iter(_nurseries))).close()
             sock = _nurseries[key] = _start(fds[:4])
         try:
-            socket.send_fds(sock, [data], fds[4:])
+            socket.send_fds(sock, [b"link"], fds[4:])
             return
         except OSError:  # that nursery has gone: start another
             continue
+
+
+_links: dict[tuple, socket.socket] = {}  # in a checker: its link to each nursery it asks
+
+
+def ask(proc_fd: int, namespaces: contain.CheckerNamespaces, request: bytes,
+        fds: list[int]) -> None:
+    """In a checker: send the nursery of ``namespaces`` a request for a subject, on this
+    checker's link to it; make that link first (by way of the zygote, ``zygote.link``), or again
+    if the nursery has gone."""
+    key = (os.getpid(), *((s.st_dev, s.st_ino) for s in map(os.fstat, (
+        namespaces.user, namespaces.mnt, namespaces.subjects, namespaces.net))))
+    for attempt in range(2):
+        link = _links.get(key)
+        if link is None or attempt:
+            if link is not None:
+                link.close()
+            link = _links[key] = _link(proc_fd, namespaces)
+        try:
+            socket.send_fds(link, [request], fds)
+            return
+        except OSError:  # that nursery has gone (the zygote starts another for the next link)
+            if attempt:
+                raise
+
+
+def _link(proc_fd: int, namespaces: contain.CheckerNamespaces) -> socket.socket:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    own = [os.open(f"self/ns/{n}", os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc_fd)
+           for n in ("user", "mnt")]
+    try:
+        zygote.link([*own, namespaces.subjects, namespaces.net, theirs.fileno()])
+    finally:
+        for fd in own:
+            os.close(fd)
+        theirs.close()
+    ours.set_inheritable(False)
+    return ours
 
 
 def stop_all() -> None:
@@ -125,6 +168,7 @@ def _serve(control: socket.socket) -> NoReturn:
     covers = mnt.temporary_covers()
     by_life: dict[int, _Child] = {}  # until its checker lets go
     by_pidfd: dict[int, _Child] = {}  # until it is reaped
+    links: dict[int, socket.socket] = {}  # to each checker of the run, by descriptor
     poll = select.poll()
     poll.register(control, select.POLLIN)
     while True:
@@ -144,10 +188,21 @@ def _serve(control: socket.socket) -> NoReturn:
                     except ProcessLookupError:
                         pass
                 os.close(fd)
-            elif fd == control.fileno():
-                data, fds, _, _ = socket.recv_fds(control, 4096, 3)
+            elif fd == control.fileno():  # a checker's link, by way of the zygote
+                data, fds, _, _ = socket.recv_fds(control, 64, 1)
                 if not data:
                     os._exit(0)  # the zygote has gone: every subject goes with us
+                for one in fds:
+                    links[one] = socket.socket(fileno=one)
+                    poll.register(one, select.POLLIN)
+            elif fd in links:  # a checker asks for a subject
+                data, fds, _, _ = socket.recv_fds(links[fd], 4096, 3)
+                if not data:  # that checker has gone
+                    poll.unregister(fd)
+                    links.pop(fd).close()
+                    for one in fds:
+                        os.close(one)
+                    continue
                 if len(fds) != 3:
                     for one in fds:
                         os.close(one)

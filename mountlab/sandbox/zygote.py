@@ -16,7 +16,6 @@ grading process and its checkers hold.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import signal
 import socket
@@ -39,17 +38,21 @@ PRELOAD = ("mountlab.sandbox.contain", "mountlab.sandbox.nursery", "mountlab.san
 #: The environment of the zygote, and so of every subject (which adds its MOUNTLAB_IMPL), with
 #: the grader's GLIBC_TUNABLES when it has one (set for a reason: UML on AVX-512 processors).
 ENVIRONMENT = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/"}
+_LINK = b"link"
 _control: socket.socket | None = None
 _owner = 0  # the pid that started it: a fork of the grader reuses it, never restarts it
 _pid = 0
 _pidfd: int | None = None
 
 
-def spawn(request: dict, fds: list[int]) -> None:
-    """Ask the zygote for a subject (from a checker, a fork of the grading process)."""
+def link(fds: list[int]) -> None:
+    """Ask the zygote (from a checker, a fork of the grading process) to hand ``fds[4]``, one end
+    of a socket, to the nursery of the checker's namespaces (``fds[:4]``: checker user, checker
+    mount, subjects' user, subjects' network): the checker asks that nursery for its subjects
+    directly from then on (``nursery``)."""
     if _control is None:
         raise OSError("no zygote: call zygote.start() in the grading process first")
-    socket.send_fds(_control, [json.dumps(request).encode()], fds)
+    socket.send_fds(_control, [_LINK], fds)
 
 
 def start() -> None:
@@ -182,26 +185,26 @@ def preload() -> None:
 
 
 def serve(control: int) -> None:
-    """The zygote's loop: each request goes to the nursery of its checker's namespaces, which
-    forks the subject (``nursery``)."""
+    """The zygote's loop: each checker's link goes to the nursery of its namespaces (started
+    first if there is none), which forks the subjects that checker asks it for (``nursery``)."""
     from mountlab.sandbox import nursery
 
     preload()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children reap themselves
     sock = socket.socket(fileno=control)
     while True:
-        data, fds, _, _ = socket.recv_fds(sock, 4096, 7)
+        data, fds, _, _ = socket.recv_fds(sock, 4096, 5)
         if not data:  # the grading process has gone (or stops us)
             nursery.stop_all()
             os._exit(0)
-        if len(fds) != 7:
+        if len(fds) != 5 or data != _LINK:
             for fd in fds:
                 os.close(fd)
             continue
         try:
-            nursery.spawn(data, fds)
+            nursery.link(fds)
         except OSError:
-            pass  # the checker hears nothing on its channel: the subject could not be started
+            pass  # the checker's first request fails on its end of the link: it says so
         finally:
             for fd in fds:
                 os.close(fd)
