@@ -12,7 +12,7 @@ Before, a child of the zygote took those steps for each check and watched its su
 forks per check, where one is enough.
 
 A checker asks its nursery directly: once, by way of the zygote, it hands the nursery one end of
-a socket of its own (its *link*, ``contain.start_subject``); each subject is then one message on
+a socket of its own (its *link*, ``ask``); each subject is then one message on
 that link, carrying the subject's channel, output and life pipe. (When each request went by way
 of the zygote, a process more was woken and a message more copied for every check.)
 
