@@ -147,8 +147,10 @@ def _code(path: str) -> CodeType:
     time and size), else compiled here. What importlib's loader does, without its machinery:
     a check's subject loads a step in a freshly forked process, where each page the loading
     writes costs a fault (importlib wrote some 170 more: most of a millisecond a check)."""
+    import _imp
     import importlib.util
     import marshal
+    import types
 
     with open(path, "rb") as f:
         source_stat = os.fstat(f.fileno())
@@ -161,9 +163,14 @@ def _code(path: str) -> CodeType:
                 and int.from_bytes(data[8:12], "little") == int(source_stat.st_mtime) & 0xFFFFFFFF
                 and int.from_bytes(data[12:16], "little") == source_stat.st_size & 0xFFFFFFFF):
             try:
-                return marshal.loads(memoryview(data)[16:])
+                code = marshal.loads(memoryview(data)[16:])
             except (EOFError, ValueError, TypeError):
-                pass  # a damaged cache: the source decides
+                code = None  # a damaged cache: the source decides
+            if isinstance(code, types.CodeType):
+                # Compiled elsewhere (a tree copied with its times kept): its frames name this
+                # file, as importlib makes them.
+                _imp._fix_co_filename(code, path)
+                return code
         return compile(f.read(), path, "exec", dont_inherit=True)
 
 

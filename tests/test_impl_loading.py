@@ -58,3 +58,20 @@ def _step1_rewritten(path: str, text: str, stat: os.stat_result) -> None:
     with open(path, "w") as f:
         f.write(text)
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def test_bytecode_compiled_elsewhere_names_this_file(tmp_path):
+    """A tree copied with its times kept (``cp -a``, a grader's work folder): its bytecode was
+    compiled under another path, and the frames of its functions name the file where it is now,
+    as importlib makes them (tracebacks shown to the learner name that file)."""
+    import shutil
+
+    first = tmp_path / "first"
+    first.mkdir()
+    py_compile.compile(_step1(first, "def setup_volume(v):\n    raise KeyError(v)\n"),
+                       doraise=True)
+    shutil.copytree(first, tmp_path / "moved")  # copy2: times kept, so the cache is current
+    shutil.rmtree(first)
+    module = impl.load(1, str(tmp_path / "moved"))
+    path = str(tmp_path / "moved" / "01" / "setup_volume.py")
+    assert module.setup_volume.__code__.co_filename == path

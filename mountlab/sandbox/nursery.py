@@ -70,10 +70,11 @@ def ask(proc_fd: int, namespaces: contain.CheckerNamespaces, request: bytes,
     key = (os.getpid(), *((s.st_dev, s.st_ino) for s in map(os.fstat, (
         namespaces.user, namespaces.mnt, namespaces.subjects, namespaces.net))))
     for attempt in range(2):
-        link = _links.get(key)
-        if link is None or attempt:
-            if link is not None:
-                link.close()
+        link = None if attempt else _links.get(key)
+        if link is None:
+            gone = _links.pop(key, None)
+            if gone is not None:
+                gone.close()
             link = _links[key] = _link(proc_fd, namespaces)
         try:
             socket.send_fds(link, [request], fds)
@@ -85,15 +86,18 @@ def ask(proc_fd: int, namespaces: contain.CheckerNamespaces, request: bytes,
 
 def _link(proc_fd: int, namespaces: contain.CheckerNamespaces) -> socket.socket:
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    own = [os.open(f"self/ns/{n}", os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc_fd)
-           for n in ("user", "mnt")]
+    own: list[int] = []
     try:
+        for name in ("user", "mnt"):
+            own.append(os.open(f"self/ns/{name}", os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc_fd))
         zygote.link([*own, namespaces.subjects, namespaces.net, theirs.fileno()])
+    except BaseException:
+        ours.close()
+        raise
     finally:
         for fd in own:
             os.close(fd)
         theirs.close()
-    ours.set_inheritable(False)
     return ours
 
 

@@ -135,6 +135,9 @@ def _stand_ins() -> dict[str, list[int]]:
     from mountlab.grading import doubles
 
     local = {n for n, module in impl._overrides.items() if doubles.runs_in_subject(module)}
+    if local and _userns:  # there the doubles' mounts would land where the checker cannot look
+        raise RuntimeError("doubles.in_subject() cannot serve calls made in a user namespace "
+                           "below the subject's (in_user_namespace): use Steps123().installed()")
     return {"overridden": sorted(set(impl._overrides) - local), "doubles": sorted(local)}
 
 

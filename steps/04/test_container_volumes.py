@@ -14,7 +14,6 @@ import pytest
 
 from mountlab import messages, mountinfo
 from mountlab.errors import VolumeError
-from mountlab.grading import doubles
 from mountlab.grading.checks import (
     mount_count,
     same_file,
@@ -23,7 +22,7 @@ from mountlab.grading.checks import (
     tmpfs,
     write_fails_with_erofs,
 )
-from mountlab.grading.doubles import InjectedFailure, Steps123
+from mountlab.grading.doubles import InjectedFailure, Steps123, in_subject
 from mountlab.impl import step
 from mountlab.volume import Volume, volume_data_dir
 
@@ -261,7 +260,7 @@ def test_a_thousand_volumes(tmp_path):
     start = time.monotonic()
     # The doubles of steps 1-3 run in your code's process: 2020 calls, none crossing to the
     # check's process and back. Nothing they record decides; the kernel's mount table does.
-    with doubles.in_subject():
+    with in_subject():
         mounted = setup(rootfs, volumes)
         count = len(mounted_under(rootfs))
         teardown(mounted)
