@@ -43,7 +43,7 @@ def link(fds: list[int]) -> None:
     """In the zygote: hand ``fds[4]`` (a checker's end of a link) to the nursery of the checker's
     namespaces (``fds[:4]``: checker user, checker mount, subjects' user, subjects' network);
     start that nursery first when there is none, or another when it has gone."""
-    key = tuple((s.st_dev, s.st_ino) for s in map(os.fstat, fds[:4]))
+    key = _identity(fds[:4])
     for attempt in range(2):
         sock = _nurseries.get(key)
         if sock is None or attempt:
@@ -59,6 +59,11 @@ def link(fds: list[int]) -> None:
             continue
 
 
+def _identity(namespaces: list[int]) -> tuple[tuple[int, int], ...]:
+    """The namespaces open at these descriptors, as the kernel tells them apart."""
+    return tuple((s.st_dev, s.st_ino) for s in map(os.fstat, namespaces))
+
+
 _links: dict[tuple, socket.socket] = {}  # in a checker: its link to each nursery it asks
 
 
@@ -67,8 +72,8 @@ def ask(proc_fd: int, namespaces: contain.CheckerNamespaces, request: bytes,
     """In a checker: send the nursery of ``namespaces`` a request for a subject, on this
     checker's link to it; make that link first (by way of the zygote, ``zygote.link``), or again
     if the nursery has gone."""
-    key = (os.getpid(), *((s.st_dev, s.st_ino) for s in map(os.fstat, (
-        namespaces.user, namespaces.mnt, namespaces.subjects, namespaces.net))))
+    key = (os.getpid(), *_identity(
+        [namespaces.user, namespaces.mnt, namespaces.subjects, namespaces.net]))
     for attempt in range(2):
         link = None if attempt else _links.get(key)
         if link is None:
